@@ -1,0 +1,4 @@
+"""``python -m neuroimit`` runs the CLI."""
+from .cli import run
+
+run()

@@ -1,0 +1,1 @@
+"""neuroimit.analysis (see docs/)."""

@@ -1,0 +1,1 @@
+"""neuroimit.body (see docs/)."""

@@ -1,0 +1,1 @@
+"""neuroimit.dynamics (see docs/)."""

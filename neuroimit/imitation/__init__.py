@@ -1,0 +1,1 @@
+"""neuroimit.imitation (see docs/)."""

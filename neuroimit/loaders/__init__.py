@@ -1,0 +1,1 @@
+"""neuroimit.loaders (see docs/)."""

@@ -1,0 +1,1 @@
+"""neuroimit.stac (see docs/)."""

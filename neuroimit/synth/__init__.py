@@ -1,0 +1,1 @@
+"""neuroimit.synth (see docs/)."""
