@@ -78,14 +78,17 @@ def _asset_path(src: str) -> str:
     return src
 
 
-def run_one(source: str, run_dir: str, config: dict[str, Any] | None) -> dict[str, Any]:
+def run_one(source: str, run_dir: str, config: dict[str, Any] | None,
+            stages: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the pipeline for one session (on a worker); never raises, returns a status."""
+    from .config import STAGES
     from .pipeline import run_pipeline
 
     t0 = time.perf_counter()
     try:
         cfg = RunConfig.from_dict(config) if config is not None else None
-        results = run_pipeline(source, run_dir, cfg, quiet=True)
+        results = run_pipeline(source, run_dir, cfg, quiet=True,
+                               stages=tuple(stages) if stages else STAGES)
         return {"source": source, "run_dir": run_dir, "status": "done",
                 "seconds": round(time.perf_counter() - t0, 2),
                 "stages": {r.stage: r.status for r in results}}
@@ -114,8 +117,8 @@ def _status_path(out: Path) -> Path:
 
 def run_batch(source: str | Sequence[str], out: str | Path, *, select: str | None = None,
               config: RunConfig | None = None, scheduler: str | None = None,
-              n_workers: int = 2, threads_per_worker: int = 1, progress: bool = True
-              ) -> BatchResult:
+              n_workers: int = 2, threads_per_worker: int = 1, progress: bool = True,
+              stages: Sequence[str] | None = None) -> BatchResult:
     """Run the pipeline over many sessions on Dask; see the module docstring."""
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -144,8 +147,8 @@ def run_batch(source: str | Sequence[str], out: str | Path, *, select: str | Non
                                processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
-        futures = [client.submit(run_one, s, str(out / names[s]), cfg_dict, key=f"run-{names[s]}",
-                                 pure=False) for s in todo]
+        futures = [client.submit(run_one, s, str(out / names[s]), cfg_dict, stages,
+                                 key=f"run-{names[s]}", pure=False) for s in todo]
         for fut in as_completed(futures):
             res = fut.result()
             status[res["source"]] = res
