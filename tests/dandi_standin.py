@@ -74,20 +74,23 @@ class DandiStandin:
     def __init__(self, token: str = "test-secret-token-7f3a"):
         self.token = token
         self.dandisets: dict[str, _Dandiset] = {}
-        self.files = RangeServer()
-        self.files.hook = self._handle
+        self.api = RangeServer()        # the API host (JSON, redirects)
+        self.api.hook = self._handle
+        self.files = RangeServer()      # the blob store (another host:port, like S3)
 
     # ------------------------------------------------------------------ control
     def start(self) -> "DandiStandin":
+        self.api.start()
         self.files.start()
         return self
 
     def stop(self) -> None:
+        self.api.stop()
         self.files.stop()
 
     @property
     def base(self) -> str:
-        return self.files.base
+        return self.api.base
 
     @property
     def api_url(self) -> str:
@@ -113,7 +116,7 @@ class DandiStandin:
                 "contentSize": len(data), "encodingFormat": "application/x-nwb",
                 "digest": {"dandi:sha2-256": hashlib.sha256(data).hexdigest()},
                 "contentUrl": [f"{self.api_url}/assets/{aid}/download/",
-                               f"{self.base}/blobs/{blob}"],
+                               f"{self.files.base}/blobs/{blob}"],
                 "wasAttributedTo": [{"schemaKey": "Participant", "identifier": subj}]
                 if subj else [],
                 "wasGeneratedBy": [{"schemaKey": "Session", "identifier": sess, "name": sess}]
@@ -128,8 +131,6 @@ class DandiStandin:
     def _handle(self, h) -> bool:
         u = urlsplit(h.path)
         p = u.path
-        if p.startswith("/blobs/"):
-            return False  # the file server answers (Range, faults, counts)
         q = parse_qs(u.query)
         if p in ("/server-info", "/api/info/", "/api/info"):
             return self._json(h, 200, {
@@ -187,7 +188,7 @@ class DandiStandin:
 
     def _redirect(self, h, a: _Asset) -> bool:
         h.send_response(302)
-        h.send_header("Location", f"{self.base}/blobs/{a.blob}?X-Amz-Signature=presigned-"
+        h.send_header("Location", f"{self.files.base}/blobs/{a.blob}?X-Amz-Signature=presigned-"
                                   f"{a.blob[:6]}&X-Amz-Expires=3600")
         h.send_header("Content-Length", "0")
         h.end_headers()
@@ -231,7 +232,8 @@ class DandiStandin:
 
 # ---------------------------------------------------------------------------- NWB fixtures
 def make_session(n: int = 400, rate: float = 200.0, emg_rate: float = 2000.0,
-                 kind: str = "raw", truth: bool = True, n_trials: int = 3, seed: int = 0):
+                 kind: str = "raw", truth: bool = True, n_trials: int = 3, seed: int = 0,
+                 trial_len: float | None = None):
     """A small synthetic Session (4 keypoints, 3 EMG channels, trials, optional truth)."""
     import numpy as np
     import pandas as pd
@@ -252,7 +254,8 @@ def make_session(n: int = 400, rate: float = 200.0, emg_rate: float = 2000.0,
               unit="V" if kind == "raw" else "a.u.", kind=kind)
     dur = n / rate
     starts = np.linspace(0, dur * 0.8, n_trials)
-    tr = pd.DataFrame({"start_time": starts, "stop_time": starts + dur * 0.15,
+    tlen = dur * 0.15 if trial_len is None else trial_len
+    tr = pd.DataFrame({"start_time": starts, "stop_time": starts + tlen,
                        "outcome": ["hit", "miss", "hit", "hit", "miss", "hit"][:n_trials]
                        if n_trials <= 6 else ["hit"] * n_trials,
                        "target_x": np.linspace(0.01, 0.02, n_trials)})
@@ -369,3 +372,31 @@ def build_nwb(path, *, pose: str | None = "ndx", pose_unit: str = "meters", n: i
                 for k, v in attrs.items():
                     new.attrs[k] = v
     return path
+
+
+def assert_same_session(a, b, *, ignore_source=True):
+    """Value equality of two sessions (metadata 'source'/'loader_notes' aside)."""
+    import numpy as np
+    import xarray as xr
+
+    np.testing.assert_array_equal(a.keypoints, b.keypoints)
+    np.testing.assert_array_equal(a.time, b.time)
+    np.testing.assert_array_equal(a.confidence, b.confidence)
+    assert a.keypoint_names == b.keypoint_names
+    assert (a.emg is None) == (b.emg is None)
+    if a.emg is not None:
+        np.testing.assert_array_equal(a.emg.data, b.emg.data)
+        np.testing.assert_array_equal(a.emg.time, b.emg.time)
+        assert (a.emg.channels, a.emg.muscles, a.emg.kind, a.emg.unit) == \
+            (b.emg.channels, b.emg.muscles, b.emg.kind, b.emg.unit)
+    assert list(a.trials.columns) == list(b.trials.columns)
+    for c in a.trials.columns:
+        assert list(a.trials[c]) == list(b.trials[c]), c
+    if a.truth is None or b.truth is None:
+        assert a.truth is None and b.truth is None
+    else:
+        xr.testing.assert_identical(a.truth, b.truth)
+    skip = {"source", "loader_notes"} if ignore_source else set()
+    ma = {k: v for k, v in a.metadata.items() if k not in skip}
+    mb = {k: v for k, v in b.metadata.items() if k not in skip}
+    assert ma == mb

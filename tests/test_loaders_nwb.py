@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from dandi_standin import assert_same_session as _same
 from dandi_standin import build_nwb, make_session
 from neuroimit.errors import DataError
 from neuroimit.loaders import LoaderWarning, load_session, map_keypoints
@@ -48,31 +49,6 @@ def files(tmp_path_factory):
         for k, kw in specs.items():
             out[k] = build_nwb(d / f"{k}.nwb", **kw)
     return out
-
-
-def _same(a, b, *, ignore_source=True):
-    """Value equality of two sessions (metadata 'source'/'loader_notes' aside)."""
-    np.testing.assert_array_equal(a.keypoints, b.keypoints)
-    np.testing.assert_array_equal(a.time, b.time)
-    np.testing.assert_array_equal(a.confidence, b.confidence)
-    assert a.keypoint_names == b.keypoint_names
-    assert (a.emg is None) == (b.emg is None)
-    if a.emg is not None:
-        np.testing.assert_array_equal(a.emg.data, b.emg.data)
-        np.testing.assert_array_equal(a.emg.time, b.emg.time)
-        assert (a.emg.channels, a.emg.muscles, a.emg.kind, a.emg.unit) == \
-            (b.emg.channels, b.emg.muscles, b.emg.kind, b.emg.unit)
-    assert list(a.trials.columns) == list(b.trials.columns)
-    for c in a.trials.columns:
-        assert list(a.trials[c]) == list(b.trials[c]), c
-    if a.truth is None or b.truth is None:
-        assert a.truth is None and b.truth is None
-    else:
-        xr.testing.assert_identical(a.truth, b.truth)
-    skip = {"source", "loader_notes"} if ignore_source else set()
-    ma = {k: v for k, v in a.metadata.items() if k not in skip}
-    mb = {k: v for k, v in b.metadata.items() if k not in skip}
-    assert ma == mb
 
 
 def test_synthetic_roundtrip_with_truth(synth):

@@ -46,6 +46,18 @@ def _auth(asset_url: str | None, api_host: str, token: str | None) -> dict[str, 
     return {}
 
 
+def _resolve(ref: DandiRef, token: str | None, cache: Path, offline: bool) -> ResolvedAsset:
+    """The asset record: from the cache index when offline or when the version is published
+    (published versions never change, so no network is needed), else from the API."""
+    from .dandi import _recall
+
+    if offline or ref.version not in (None, "draft"):
+        rec = _recall(cache, ref)
+        if rec is not None:
+            return rec
+    return resolve_asset(ref, token=token, cache_dir=cache, offline=offline)
+
+
 def fetch(source: str, *, cache_dir: str | os.PathLike | None = None, offline: bool = False,
           token: str | None = None, api_url: str | None = None,
           http: HTTPConfig | None = None) -> Path:
@@ -59,10 +71,16 @@ def fetch(source: str, *, cache_dir: str | os.PathLike | None = None, offline: b
     if is_dandi_source(source):
         ref = parse_dandi(source, api_url)
         tok = token or os.environ.get("DANDI_API_KEY")
-        asset = resolve_asset(ref, token=tok, cache_dir=cache, offline=offline)
+        asset = _resolve(ref, tok, cache, offline)
         dest = dandi_cache_path(cache, asset)
-        if offline or asset.content_url is None:
-            return download("", dest, size=asset.size, digest=asset.digest, offline=True)
+        if offline or (asset.content_url is None and dest.exists()):
+            try:
+                return download("", dest, size=asset.size, digest=asset.digest, offline=True)
+            except NetworkError:
+                if offline:
+                    raise
+        if asset.content_url is None:
+            asset = resolve_asset(ref, token=tok, cache_dir=cache)
         return download(asset.content_url, dest, size=asset.size, digest=asset.digest,
                         headers=_auth(asset.content_url, asset.api_host, tok), cfg=http)
     if _is_url(source):
@@ -95,10 +113,17 @@ def open_source(source: str, *, stream: bool | None = None,
             return fetch(source, cache_dir=cache, offline=offline, token=token,
                          api_url=api_url, http=http), label
         tok = token or os.environ.get("DANDI_API_KEY")
-        asset = resolve_asset(ref, token=tok, cache_dir=cache, offline=offline)
-        fh = RemoteFile(asset.content_url, key=asset.key, cache_dir=cache,
-                        headers=_auth(asset.content_url, asset.api_host, tok), cfg=http,
-                        offline=offline or asset.content_url is None, size=asset.size)
+        asset = _resolve(ref, tok, cache, offline)
+
+        def fresh_url() -> str:  # published versions never change: resolve only when needed
+            if offline:
+                raise NetworkError("offline and not in the cache", file=label)
+            return resolve_asset(ref, token=tok, cache_dir=cache).content_url
+
+        fh = RemoteFile(asset.content_url, key=asset.key, cache_dir=cache, cfg=http,
+                        headers=_auth(asset.content_url, asset.api_host, tok),
+                        offline=offline, size=asset.size,
+                        url_factory=None if asset.content_url else fresh_url)
         return fh, label
     if _is_url(source):
         label = safe_url(source)

@@ -318,14 +318,31 @@ def _first(meta: dict[str, Any], key: str, schema: str) -> str | None:
     return None
 
 
+def _probe(ref: DandiRef, path: str, token: str | None, cache_dir) -> dict[str, bool]:
+    from . import open_source
+    from .hdf import open_hdf5
+    from .nwb import summarise_nwb
+
+    uri = f"dandi://{ref.dandiset}{'@' + ref.version if ref.version else ''}/{path}"
+    fh, label = open_source(uri, token=token, api_url=ref.api_url, cache_dir=cache_dir)
+    try:
+        with open_hdf5(fh, name=label) as f:
+            return summarise_nwb(f)
+    finally:
+        fh.close()
+
+
 def list_sessions(source: str, *, api_url: str | None = None, token: str | None = None,
-                  path_prefix: str | None = None):
+                  path_prefix: str | None = None, probe: bool = False,
+                  cache_dir: str | os.PathLike | None = None):
     """The NWB assets of a dandiset, from their metadata only (no file downloads).
 
     Returns a DataFrame with columns ``path, subject, session, size, pose, emg, trials,
     asset_id, variables``. ``pose``/``emg``/``trials`` come from the asset's
-    ``variableMeasured`` (NWB types), measurement techniques and path: they are what the
-    archive says, not a read of the file.
+    ``variableMeasured`` (NWB types), measurement techniques and path: True where the
+    metadata shows it, None where the metadata does not say (the archive's metadata lists
+    only some NWB types). ``probe=True`` answers exactly instead, by streaming each file's
+    HDF5 structure (a few blocks per file; no data arrays are read).
 
     >>> list_sessions("dandi://000123")                       # doctest: +SKIP
     """
@@ -347,14 +364,17 @@ def list_sessions(source: str, *, api_url: str | None = None, token: str | None 
             techniques = " ".join(str(t.get("name", "")) for t in
                                   meta.get("measurementTechnique") or [] if isinstance(t, dict))
             text = f"{a.path} {techniques} {' '.join(types)}".lower()
+            flags = {
+                "pose": True if (types & _POSE_TYPES or "pose" in text) else None,
+                "emg": True if ("emg" in text or "electromyograph" in text) else None,
+                "trials": True if (types & _TRIAL_TYPES or "trials" in text) else None}
+            if probe:
+                flags = _probe(ref, a.path, token, cache_dir)
             rows.append({
                 "path": a.path,
                 "subject": _first(meta, "wasAttributedTo", "Participant"),
                 "session": _first(meta, "wasGeneratedBy", "Session"),
-                "size": int(a.size),
-                "pose": bool(types & _POSE_TYPES) or "pose" in text,
-                "emg": "emg" in text or "electromyograph" in text,
-                "trials": bool(types & _TRIAL_TYPES) or "trials" in text,
+                "size": int(a.size), **flags,
                 "asset_id": a.identifier,
                 "variables": sorted(types),
             })
@@ -366,4 +386,4 @@ def list_sessions(source: str, *, api_url: str | None = None, token: str | None 
         client.session.close()
     cols = ["path", "subject", "session", "size", "pose", "emg", "trials", "asset_id",
             "variables"]
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(sorted(rows, key=lambda r: r["path"]), columns=cols)

@@ -564,13 +564,13 @@ def _electrode_names(f, g, n: int, opts: NWBOptions, label: str, notes: Notes):
 
 
 # ---------------------------------------------------------------------------- truth
-def _read_truth(f: h5py.File, label: str, i_pose: tuple[int, int] | None,
+def _read_truth(f: h5py.File, label: str, window: tuple[float, float] | None,
                 notes: Notes) -> xr.Dataset | None:
     """Ground truth from processing['ground_truth'] (see neuroimit.loaders.truth)."""
     if "/processing/ground_truth" not in f:
         return None
     from .truth import read_truth_module
-    return read_truth_module(f["/processing/ground_truth"], label, notes)
+    return read_truth_module(f["/processing/ground_truth"], label, notes, window)
 
 
 # ---------------------------------------------------------------------------- metadata
@@ -632,16 +632,7 @@ def read_nwb_file(f: h5py.File, label: str, opts: NWBOptions | None = None) -> S
     if trials is not None and opts.window is not None:
         t0, t1 = opts.window
         trials = trials[(trials["stop_time"] > t0) & (trials["start_time"] < t1)]
-    truth = _read_truth(f, label, None, opts.notes) if opts.truth else None
-    if truth is not None and opts.window is not None:
-        sel = {}
-        if "time" in truth.dims:
-            tt = truth["time"].values
-            sel["time"] = np.flatnonzero((tt >= opts.window[0]) & (tt < opts.window[1]))
-        if "emg_time" in truth.dims:
-            et = truth["emg_time"].values
-            sel["emg_time"] = np.flatnonzero((et >= opts.window[0]) & (et < opts.window[1]))
-        truth = truth.isel(sel)
+    truth = _read_truth(f, label, opts.window, opts.notes) if opts.truth else None
     if opts.notes.items:
         meta["loader_notes"] = list(opts.notes.items)
     if time.size == 0:
@@ -649,6 +640,16 @@ def read_nwb_file(f: h5py.File, label: str, opts: NWBOptions | None = None) -> S
                         expected="a window that overlaps the recording")
     return Session(kp, time, names, conf, emg,
                    trials.reset_index(drop=True) if trials is not None else None, meta, truth)
+
+
+def summarise_nwb(f: h5py.File) -> dict[str, bool]:
+    """Which of pose / EMG / trials an open NWB file holds (structure only, no data read)."""
+    cat = catalog(f)
+    trials = "/intervals/trials" in f and "id" in f["/intervals/trials"] and \
+        f["/intervals/trials/id"].shape[0] > 0
+    return {"pose": bool(_pose_candidates(f, cat)),
+            "emg": any(c.score > 0 for c in _emg_candidates(f, cat)),
+            "trials": bool(trials)}
 
 
 def read_nwb(source: str | os.PathLike | IO[bytes], opts: NWBOptions | None = None, *,

@@ -182,15 +182,17 @@ class RemoteFile(io.RawIOBase):
     def __init__(self, url: str | None, *, key: str | None = None,
                  cache_dir: str | os.PathLike | None = None,
                  headers: Mapping[str, str] | None = None, cfg: HTTPConfig | None = None,
-                 offline: bool = False, size: int | None = None):
+                 offline: bool = False, size: int | None = None,
+                 url_factory: Callable[[], str] | None = None):
         super().__init__()
-        if url is None and not offline:
+        if url is None and url_factory is None and not offline:
             raise NetworkError("no URL to stream from", file=key)
         self.url = url
+        self._url_factory = url_factory  # resolves the URL only if a block must be fetched
         self.cfg = cfg or HTTPConfig()
         self.offline = offline
         self.headers = dict(headers or {})
-        self.label = safe_url(url) if url else str(key)
+        self.label = safe_url(url) if url else str(key).split("#")[0]
         self.key = key or safe_url(url or "")
         self.dir = default_cache_dir(cache_dir) / "blocks" / cache_key(self.key)
         self.bytes_fetched = 0
@@ -242,6 +244,8 @@ class RemoteFile(io.RawIOBase):
         if self.offline:
             raise NetworkError(f"offline and bytes {start}-{end} are not in the cache",
                                file=self.label, expected="offline=False to fetch them")
+        if self.url is None:
+            self.url = self._url_factory()
         if self._sess is None:
             self._sess = _session()
         body, total = _fetch_range(self._sess, self.url, start, end, self.headers, self.cfg,
@@ -471,7 +475,7 @@ def download(url: str, dest: str | os.PathLike, *, size: int | None = None,
                             got = 0  # server ignored Range: start over
                         elif r.status_code not in (200, 206):
                             raise _status_error(r.status_code, url)
-                        for chunk in r.iter_content(1 << 20):
+                        for chunk in r.iter_content(1 << 16):
                             out.write(chunk)
                             got += len(chunk)
                             if on_bytes:

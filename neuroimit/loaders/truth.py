@@ -35,8 +35,12 @@ def _table_column(g: h5py.Group, name: str) -> np.ndarray:
     return v
 
 
-def read_truth_module(mod: h5py.Group, label: str, notes: Notes) -> xr.Dataset:
-    """The ground-truth Dataset stored in the processing module ``mod``."""
+def read_truth_module(mod: h5py.Group, label: str, notes: Notes,
+                      window: tuple[float, float] | None = None) -> xr.Dataset:
+    """The ground-truth Dataset stored in the processing module ``mod``.
+
+    ``window`` (t0, t1): read only the samples of time series with t0 <= t < t1.
+    """
     variables: dict[str, xr.DataArray] = {}
     attrs: dict[str, Any] = {}
     for name in mod:
@@ -50,9 +54,10 @@ def read_truth_module(mod: h5py.Group, label: str, notes: Notes) -> xr.Dataset:
                 meta = json.loads(s.comments or "{}")
                 dims = tuple(meta.get("dims") or ("time",) + tuple(
                     f"{name}_dim{i}" for i in range(1, len(s.shape))))
-                data = np.asarray(g["data"][()])
+                i0, i1 = s.index_range(window)
+                data = np.asarray(g["data"][i0:i1])
                 coords = _coords(meta)
-                coords[dims[0]] = s.times()
+                coords[dims[0]] = s.times(i0, i1)
                 variables[name] = xr.DataArray(data, dims=dims, coords=coords,
                                                attrs=meta.get("attrs") or {})
             elif t == "DynamicTable" and name == "dataset_attrs":
