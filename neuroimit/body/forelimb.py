@@ -68,7 +68,7 @@ TIMECONST = (0.015, 0.060)
 #: maximum contraction velocity in L0/s, Gilmer et al. 2025 (MuJoCo's default is 1.5)
 VMAX = 10.0
 #: interior elbow angle (rad) at elbow_flexion = 0
-ELBOW_ZERO_INTERIOR = 1.6
+ELBOW_ZERO_INTERIOR = 1.9
 #: segment lengths (mm)
 SEGMENT_LENGTHS_MM = {"humerus": 12.0, "forearm": 10.0, "paw": 4.5}
 #: body masses (kg), Gilmer template: humerus; ulna + radius; hand
@@ -130,21 +130,21 @@ def _w(geom, frame=None, side=None):
 # Forearm frame: origin at the elbow, -z distal, +x flexor (anterior) side, -x olecranon side.
 MUSCLES: tuple[MuscleSpec, ...] = (
     MuscleSpec("pectoralis_clavicular", "Pectoralis clavicle head",
-               (_s("thorax", 5.0, 5.5, -1.0), _s("humerus", 0.9, 0.2, -3.0))),
+               (_s("thorax", 6.5, 6.5, -1.5), _s("humerus", 0.9, 0.2, -3.0))),
     MuscleSpec("latissimus_dorsi", "Latissimus dorsi rostral",
                (_s("thorax", -11.0, 4.0, 3.0), _s("humerus", -0.6, 0.5, -3.5)),
                fmax_rows=("Latissimus dorsi rostral",),
                note="rostral head's parameters (the caudal head's 5 mm tendon does not fit)"),
     MuscleSpec("deltoid_anterior", "Deltoid medial",
-               (_s("thorax", 1.4, -1.2, 1.0), _w("humeral_head", "humerus", (1.6, -1.4, 0.0)),
-                _s("humerus", 0.7, -0.8, -5.5)),
+               (_s("thorax", 1.0, -1.0, 0.6), _w("humeral_head", "humerus", (1.6, -1.4, 0.0)),
+                _s("humerus", 0.7, -0.8, -6.0)),
                note="Gilmer lists no anterior head: the medial (acromial) head's values are used"),
     MuscleSpec("deltoid_medial", "Deltoid medial",
-               (_s("thorax", 0.0, -1.6, 1.2), _w("humeral_head", "humerus", (0.0, -2.0, 0.2)),
-                _s("humerus", 0.0, -0.9, -5.5))),
+               (_s("thorax", 0.0, -1.3, 0.8), _w("humeral_head", "humerus", (0.0, -2.0, 0.2)),
+                _s("humerus", 0.0, -0.9, -6.0))),
     MuscleSpec("deltoid_posterior", "Deltoid posterior",
-               (_s("thorax", -1.5, -1.2, 1.0), _w("humeral_head", "humerus", (-1.5, -1.5, 0.0)),
-                _s("humerus", -0.6, -0.8, -5.5))),
+               (_s("thorax", -1.0, -1.0, 0.7), _w("humeral_head", "humerus", (-1.5, -1.5, 0.0)),
+                _s("humerus", -0.6, -0.8, -6.0))),
     MuscleSpec("subscapularis", "Subscapularis superior",
                (_s("thorax", -5.5, 3.0, 2.5), _w("humeral_head", "humerus", (0.8, 1.8, 0.0)),
                 _s("humerus", 0.6, 0.8, -1.2))),
@@ -161,24 +161,26 @@ MUSCLES: tuple[MuscleSpec, ...] = (
                (_s("humerus", -0.6, 0.4, -6.0), _w("elbow", "humerus", (-2.0, 0.2, -12.0)),
                 _s("forearm", -0.9, 0.1, 1.0))),
     MuscleSpec("brachialis", "Brachialis proximal",
-               (_s("humerus", 0.6, -0.5, -3.0), _s("forearm", 0.7, 0.0, -1.6)),
+               (_s("humerus", 0.6, -0.5, -3.0), _w("elbow_front", "humerus", (1.5, -0.3, -12.0)),
+                _s("forearm", 0.7, 0.0, -1.6)),
                fmax_rows=("Brachialis proximal", "Brachialis distal"),
                note="one path for both heads: force = proximal + distal, L0/slack of the proximal"),
     MuscleSpec("biceps_long", "Biceps long head",
                (_s("thorax", 1.0, 0.0, 0.9), _w("humeral_head", "humerus", (2.0, 0.0, 0.3)),
-                _s("humerus", 1.0, 0.0, -3.0), _s("forearm", 0.7, 0.0, -1.8))),
+                _s("humerus", 1.0, 0.0, -3.0), _w("elbow_front", "humerus", (1.5, 0.0, -12.0)),
+                _s("forearm", 0.7, 0.0, -1.8))),
     MuscleSpec("biceps_short", "Biceps short head",
                (_s("thorax", 1.6, 1.0, 0.0), _s("humerus", 0.9, 0.3, -3.5),
-                _s("forearm", 0.7, 0.1, -1.8))),
+                _w("elbow_front", "humerus", (1.5, 0.3, -12.0)), _s("forearm", 0.7, 0.1, -1.8))),
 )
 
 WRIST_MUSCLES: tuple[MuscleSpec, ...] = (
     MuscleSpec("flexor_carpi_radialis", "Flexor carpi radialis",
                (_s("humerus", -0.2, 0.8, -11.5), _s("forearm", -0.5, 0.3, -9.0),
-                _s("paw", -0.5, 0.0, -1.5))),
+                _w("wrist", "forearm", (-1.0, 0.0, -10.0)), _s("paw", -0.5, 0.0, -1.5))),
     MuscleSpec("extensor_carpi_radialis", "Flexor carpi radialis",
                (_s("humerus", 0.2, -0.8, -11.5), _s("forearm", 0.5, -0.2, -9.0),
-                _s("paw", 0.5, 0.0, -1.5)),
+                _w("wrist", "forearm", (1.0, 0.0, -10.0)), _s("paw", 0.5, 0.0, -1.5)),
                note="Gilmer lists no wrist extensor: the flexor carpi radialis values are used"),
 )
 
@@ -197,14 +199,18 @@ EMG_MAP = {
 WRIST_EMG_MAP = {"ECR": "extensor_carpi_radialis", "FCR": "flexor_carpi_radialis"}
 
 # Wrap geoms (mm): humeral head sphere (centred on the joint) and the elbow cylinder (axis y).
-HEAD_RADIUS = 1.1
+HEAD_RADIUS = 0.8
 ELBOW_RADIUS = 0.8
+#: flexor-side elbow cylinder: keeps biceps/brachialis in front of the joint in deep flexion
+ELBOW_FRONT_RADIUS = 0.6
+#: wrist cylinder (only with the wrist joint): keeps the wrist muscles on their own side
+WRIST_RADIUS = 0.4
 
 _MM = 1e-3
 
 
 def _f(*v: float) -> str:
-    return " ".join(f"{x:.9g}" for x in v)
+    return " ".join(f"{x:.12g}" for x in v)
 
 
 def _rod_inertia(m: float, length: float, r: float) -> tuple[float, float, float]:
@@ -285,6 +291,9 @@ def build_xml(*, wrist: bool = False, scales: dict[str, float] | None = None,
     jw = (f'<joint name="{WRIST_JOINT[0]}" axis="{_f(*WRIST_JOINT[1])}" '
           f'range="{_f(*WRIST_JOINT[2])}"/>') if wrist else ""
     fq = _quat_y(ELBOW_ZERO_INTERIOR - math.pi)
+    wrist_wrap = (f'<geom name="wrist_wrap" class="wrap" type="cylinder" size="'
+                  f'{_f(WRIST_RADIUS * _MM, 1.0 * _MM)}" pos="{_f(0, 0, -L["forearm"])}" '
+                  f'quat="0.70710678 0.70710678 0 0"/>') if wrist else ""
     meta = (f"mouse_forelimb;wrist={int(wrist)};humerus={sc['humerus']!r};"
             f"forearm={sc['forearm']!r};paw={sc['paw']!r}")
     nl = "\n"
@@ -319,9 +328,10 @@ def build_xml(*, wrist: bool = False, scales: dict[str, float] | None = None,
       <body name="humerus" pos="0 0 0">
         <inertial pos="{_f(0, 0, -L['humerus'] / 2)}" mass="{M['humerus']:.6g}" diaginertia="{_f(*ih)}"/>
         {jh}
-        <geom name="humeral_head" type="sphere" size="{0.9 * _MM}" rgba="0.95 0.9 0.8 1"/>
+        <geom name="humeral_head" type="sphere" size="{HEAD_RADIUS * _MM}" rgba="0.95 0.9 0.8 1"/>
         <geom name="humerus_bone" type="capsule" size="{R['humerus']:.6g}" fromto="{_f(0, 0, -0.8 * _MM, 0, 0, -L['humerus'] + 0.6 * _MM)}"/>
         <geom name="humeral_head_wrap" class="wrap" type="sphere" size="{HEAD_RADIUS * _MM}"/>
+        <geom name="elbow_front_wrap" class="wrap" type="cylinder" size="{_f(ELBOW_FRONT_RADIUS * _MM, 1.2 * _MM)}" pos="{_f(0, 0, -L['humerus'])}" quat="0.70710678 0.70710678 0 0"/>
         <geom name="elbow_wrap" class="wrap" type="cylinder" size="{_f(ELBOW_RADIUS * _MM, 1.2 * _MM)}" pos="{_f(0, 0, -L['humerus'])}" quat="0.70710678 0.70710678 0 0"/>
         <site name="kp_shoulder" class="kp" pos="0 0 0"/>
         {nl.join(sites["humerus"])}
@@ -330,6 +340,7 @@ def build_xml(*, wrist: bool = False, scales: dict[str, float] | None = None,
           {je}
           <geom name="forearm_bone" type="capsule" size="{R['forearm']:.6g}" fromto="{_f(0, 0, 0.5 * _MM, 0, 0, -L['forearm'] + 0.4 * _MM)}"/>
           <site name="kp_elbow" class="kp" pos="0 0 0"/>
+          {wrist_wrap}
           <site name="kp_wrist" class="kp" pos="{_f(0, 0, -L['forearm'])}"/>
           {nl.join(sites["forearm"])}
           <body name="paw" pos="{_f(0, 0, -L['forearm'])}">
