@@ -293,3 +293,20 @@ def test_list_sessions_from_metadata(api, tmp_path):
     assert len(api.files.requests) == n_blob        # metadata only: no file bytes
     exact = list_sessions("dandi://000001", api_url=api.api_url, probe=True, cache_dir=tmp_path)
     assert exact[["pose", "emg", "trials"]].values.all()
+
+
+def test_cli_ls_and_fetch(api, tmp_path, capsys):
+    from neuroimit.cli import main
+
+    assert main(["ls", "dandi://000001", "--api-url", api.api_url, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["path"] for r in rows] == ["sub-M1/sub-M1_ses-big_behavior+emg.nwb",
+                                         "sub-M1/sub-M1_ses-s1_behavior+emg.nwb"]
+    assert main(["list", "dandi://000001", "--api-url", api.api_url]) == 0
+    assert "sub-M1_ses-s1" in capsys.readouterr().out
+    uri = "dandi://000001/sub-M1/sub-M1_ses-s1_behavior+emg.nwb"
+    assert main(["fetch", uri, "--api-url", api.api_url, "--cache-dir", str(tmp_path)]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert path.exists() and tmp_path in path.parents
+    assert main(["fetch", "dandi://000001/../x.nwb", "--api-url", api.api_url]) == 1
+    assert "unsafe asset path" in capsys.readouterr().err

@@ -184,8 +184,9 @@ def read_keypoints_csv(path: str | os.PathLike, *, keypoint_names: Sequence[str]
     Headerless files need ``keypoint_names``. CSV stores no unit: ``unit`` (m, cm, mm, um) is
     required. Without a time column, ``rate`` (Hz) gives the timestamps.
 
-    ``time_column``: None detects it (a strictly increasing first column when the other
-    columns are a multiple of 3), True/False forces it, or an index / header name.
+    ``time_column``: None detects it (a ``time``/``t`` header, or a strictly increasing first
+    column when the column count is not a multiple of 3), True/False forces it, or an index
+    / header name.
     """
     notes = notes or Notes()
     label = str(path)
@@ -203,7 +204,7 @@ def read_keypoints_csv(path: str | os.PathLike, *, keypoint_names: Sequence[str]
         tcol = time_column
     elif header is not None and any(h.lower() in TIME_NAMES for h in header):
         tcol = [h.lower() in TIME_NAMES for h in header].index(True)
-    elif header is None and (ncol - 1) % 3 == 0 and ncol % 3 != 0 and _is_time(arr[:, 0]):
+    elif header is None and ncol % 3 != 0 and _is_time(arr[:, 0]):
         tcol = 0
     data_cols = [i for i in range(ncol) if i != tcol]
     if len(data_cols) % 3:
