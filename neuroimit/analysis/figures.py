@@ -120,7 +120,7 @@ def keypoints_figure(time: np.ndarray, keypoints: np.ndarray, names: Sequence[st
                 ax.plot(time, 1e3 * keypoints[:, k, a], label=n)
             ax.set_xlabel("time (s)")
             ax.set_ylabel(f"{'xyz'[a]} (mm)")
-        axes[0, -1].legend(loc="best")
+        axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
@@ -135,7 +135,7 @@ def emg_figure(time: np.ndarray, env: np.ndarray, channels: Sequence[str], *,
         ax.set_xlabel("time (s)")
         ax.set_ylabel("envelope (norm.)")
         ax.set_title(title)
-        ax.legend(loc="upper right", ncol=min(4, len(channels)))
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
@@ -149,7 +149,7 @@ def residuals_figure(time: np.ndarray, residuals: np.ndarray, names: Sequence[st
             ax.plot(time, 1e3 * residuals[:, k], lw=0.8, label=n)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("residual (mm)")
-        ax.legend(loc="upper right", ncol=min(4, len(names)))
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=min(6, len(names)))
         ax = axes[0, 1]
         data = [1e3 * r[np.isfinite(r)] for r in residuals.T]
         ax.boxplot(data, showfliers=False)
@@ -190,7 +190,7 @@ def tracking_figure(over_time: pd.DataFrame, per_clip: pd.DataFrame):
         else:
             ax.bar(x, np.degrees(per_clip.joint_rmse_rad), color="#D55E00")
             ax.set_ylabel("joint RMSE (deg)")
-        ax.set_xticks(x, [str(c) for c in per_clip.clip], rotation=90 if len(x) > 10 else 0)
+        ax.set_xticks(x, [str(c) for c in per_clip["clip"]], rotation=90 if len(x) > 10 else 0)
         ax.set_xlabel("clip")
         ax.set_title("per clip (green: tracked)")
     return fig
@@ -215,11 +215,12 @@ def alignment_bars_figure(table: pd.DataFrame, metric: str = "r", *, source: str
         ax.set_ylabel({"r": "Pearson r", "vaf": "VAF", "r2": "R$^2$",
                        "readout_r2": "read-out R$^2$ (CV)"}.get(metric, metric))
         ax.set_xlabel("EMG channel")
-        ax.legend(loc="best")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
-def alignment_traces_figure(time: np.ndarray, emg: pd.DataFrame, preds: Mapping[str, pd.DataFrame],
+def alignment_traces_figure(time: np.ndarray, emg: pd.DataFrame,
+                            preds: Mapping[str, pd.DataFrame],
                             mapping: Mapping[str, Mapping[str, str]]):
     """EMG envelope (thick, muscle colour) with each source's mapped prediction (preset colour),
     each scaled to its own maximum; one panel per channel."""
@@ -240,7 +241,7 @@ def alignment_traces_figure(time: np.ndarray, emg: pd.DataFrame, preds: Mapping[
                 ax.plot(time, x / mx if mx > 0 else x, color=preset_color(src), lw=1.0,
                         label=f"{src}: {m}")
             ax.set_ylabel("norm.")
-            ax.legend(loc="upper right", ncol=3)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         axes[-1, 0].set_xlabel("time (s)")
     return fig
 

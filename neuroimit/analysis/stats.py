@@ -141,7 +141,9 @@ def mixed_effects(df: pd.DataFrame, value: str, *, condition: str = "preset",
     rows = []
     for term in fit.fe_params.index:
         lvl = term.split("[T.")[-1].rstrip("]") if "[T." in term else None
-        rows.append({"term": term, "level": lvl, "coef": float(fit.fe_params[term]),
+        name = f"{condition}[{lvl}] - {condition}[{ref}]" if lvl is not None else \
+            f"intercept ({condition}[{ref}])"
+        rows.append({"term": name, "level": lvl, "coef": float(fit.fe_params[term]),
                      "se": float(fit.bse[term]), "z": float(fit.tvalues[term]),
                      "p": float(fit.pvalues[term]), "ci_low": float(ci.loc[term, 0]),
                      "ci_high": float(ci.loc[term, 1])})
