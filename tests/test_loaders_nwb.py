@@ -175,6 +175,20 @@ def test_keypoints_the_body_cannot_map():
         map_keypoints(["Shoulder", "SpineM"], body, source="rat.nwb")
 
 
+def test_load_with_body_checks_keypoints(files):
+    pytest.importorskip("neuroimit.body")
+    s = load_session(files["ndx_mm"], body="mouse_forelimb")
+    assert s.metadata["keypoint_sites"] == {"Shoulder": "kp_shoulder", "Elbow": "kp_elbow",
+                                            "Wrist": "kp_wrist"}
+
+def test_bad_keypoints_the_body_cannot_map(shared_data):
+    pytest.importorskip("neuroimit.body")
+    rat = shared_data / "rat_mocap_nwb" / "test_rodent_mocap_1000_frames.nwb"
+    msg = _one_line_error(rat, "cannot be mapped to body model 'mouse_forelimb'",
+                          keypoint_unit="mm", body="mouse_forelimb")
+    assert "SpineM" in msg and "keypoint_map" in msg
+
+
 # ---------------------------------------------------------------------------- bad input
 def _one_line_error(path, match, **kw):
     with pytest.raises(DataError) as ei:

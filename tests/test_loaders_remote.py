@@ -21,7 +21,7 @@ from neuroimit.loaders.dandi import ResolvedAsset, dandi_cache_path, parse_dandi
 from neuroimit.loaders.nwb_write import write_nwb
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-FAST = HTTPConfig(timeout=2.0, retries=3, backoff=0.01, max_backoff=0.05)
+FAST = HTTPConfig(timeout=1.0, retries=3, backoff=0.01, max_backoff=0.05)
 PUB = "0.240101.0001"
 
 
@@ -108,7 +108,7 @@ def test_remote_file_reads_and_caches(tmp_path):
 # ---------------------------------------------------------------------------- faults
 @pytest.mark.parametrize("kind,kw", [("drop", {}), ("status", {"status": 503}),
                                      ("status", {"status": 500}), ("truncate", {}),
-                                     ("slow", {"delay": 2.5})])
+                                     ("slow", {"delay": 1.3})])
 def test_stream_recovers_from_faults(small, tmp_path, kind, kw):
     s, p = small
     with RangeServer({"/s.nwb": p.read_bytes()}) as srv:

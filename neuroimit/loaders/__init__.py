@@ -144,7 +144,8 @@ def load_session(source: str | os.PathLike, *, pose: str | None = None,
                  emg_rate: float | None = None, time_column: Any = None,
                  stream: bool | None = None, cache_dir: str | os.PathLike | None = None,
                  offline: bool = False, token: str | None = None, api_url: str | None = None,
-                 truth: bool = True, http: HTTPConfig | None = None) -> Session:
+                 truth: bool = True, http: HTTPConfig | None = None,
+                 body: Any = None) -> Session:
     """Load any supported source into a :class:`Session`.
 
     Sources: a local ``.nwb``; a saved session (``.nc`` from :meth:`Session.save`);
@@ -169,9 +170,35 @@ def load_session(source: str | os.PathLike, *, pose: str | None = None,
     token: DANDI API token for embargoed dandisets (default ``$DANDI_API_KEY``).
     api_url: DANDI API (default the public archive or ``$NEUROIMIT_DANDI_API_URL``).
 
+    body: a :class:`neuroimit.body.BodyModel` (or a built-in name such as
+        ``"mouse_forelimb"``): every keypoint must map to one of its sites, else a
+        :class:`DataError` lists the ones that cannot; the mapping is kept in
+        ``metadata['keypoint_sites']``.
+
     What the loader picked or repaired is logged, warned (:class:`LoaderWarning`) and kept
     in ``session.metadata['loader_notes']``.
     """
+    sess = _load(source, pose=pose, emg=emg, keypoint_unit=keypoint_unit,
+                 emg_channels=emg_channels, emg_kind=emg_kind, emg_unit=emg_unit,
+                 trials=trials, intervals=intervals, trial=trial, window=window,
+                 keypoints=keypoints, keypoint_names=keypoint_names, rate=rate,
+                 emg_rate=emg_rate, time_column=time_column, stream=stream,
+                 cache_dir=cache_dir, offline=offline, token=token, api_url=api_url,
+                 truth=truth, http=http)
+    if body is not None:
+        from dataclasses import replace
+
+        if isinstance(body, str):
+            from ..body import load_body
+            body = load_body(body)
+        sites = map_keypoints(sess.keypoint_names, body, source=sess.metadata.get("source"))
+        sess = replace(sess, metadata={**sess.metadata, "keypoint_sites": sites})
+    return sess
+
+
+def _load(source, *, pose, emg, keypoint_unit, emg_channels, emg_kind, emg_unit, trials,
+          intervals, trial, window, keypoints, keypoint_names, rate, emg_rate, time_column,
+          stream, cache_dir, offline, token, api_url, truth, http) -> Session:
     src = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
     opts = NWBOptions(pose=pose, emg=emg if not isinstance(emg, os.PathLike) else None,
                       keypoint_unit=keypoint_unit, emg_channels=emg_channels,
