@@ -70,7 +70,10 @@ def _regular_rate(t: np.ndarray) -> float | None:
     d = np.diff(t)
     step = float(np.median(d))
     if step > 0 and np.allclose(d, step, rtol=1e-6, atol=1e-9 * max(1.0, abs(t[-1]))):
-        return 1.0 / step
+        # rounded like Session.rate, so 1 / 0.0005 is written as 2000.0, not 1999.99...
+        rate = float(np.round(1.0 / step, 6))
+        if np.allclose(t[0] + np.arange(t.size) / rate, t, rtol=0, atol=1e-9 * max(1.0, t[-1])):
+            return rate
     return None
 
 
