@@ -157,6 +157,11 @@ def test_mjx_matches_c_engine(body):
     rep = checks.mjx_vs_c(body, steps=200)
     assert rep.max_abs_qpos < 1e-5, rep
     assert rep.max_abs_act < 1e-5, rep
+    # tendon geometry (wrapping included) agrees over the whole joint range, not only near rest
+    rng = np.random.default_rng(0)
+    lo, hi = body.joint_ranges.T
+    err = checks.mjx_geometry_vs_c(body, rng.uniform(lo, hi, size=(256, 4)))
+    assert err < 1e-6  # metres; float32 rounding is ~1e-9 m here
 
 
 # ------------------------------------------------------------------ errors

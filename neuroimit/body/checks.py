@@ -25,7 +25,7 @@ from . import forelimb
 __all__ = [
     "joint_grid", "muscle_geometry", "muscle_constants", "LengthReport", "check_lengths",
     "SignReport", "check_moment_signs", "StabilityReport", "check_stability", "mjx_vs_c",
-    "MjxReport", "FORELIMB_SIGNS", "run_all",
+    "MjxReport", "mjx_geometry_vs_c", "FORELIMB_SIGNS", "run_all",
 ]
 
 joint_grid = forelimb.joint_grid
@@ -334,6 +334,39 @@ def mjx_vs_c(body, *, steps: int = 200, seed: int = 0, qpos0: np.ndarray | None 
     return MjxReport(float(np.abs(np.asarray(qj) - qc).max()),
                      float(np.abs(np.asarray(aj) - ac).max()) if m.na else 0.0, steps,
                      str(dtype))
+
+
+def mjx_geometry_vs_c(body, qpos: np.ndarray) -> float:
+    """Max |tendon length (MJX) - tendon length (C)| in m over postures qpos (n, nq).
+
+    Catches wrapping that differs between engines in poses a short rollout never visits.
+    """
+    import jax
+    import jax.numpy as jnp
+    import mujoco
+    from mujoco import mjx
+    from mujoco.mjx._src import smooth  # kinematics + tendon only: much cheaper to compile
+
+    m = _model(body)
+    qpos = np.atleast_2d(np.asarray(qpos, float))
+    mx = mjx.put_model(m)
+    d0 = mjx.make_data(mx)
+    dtype = jnp.zeros(()).dtype
+
+    @jax.jit
+    @jax.vmap
+    def lengths(q):
+        d = smooth.kinematics(mx, d0.replace(qpos=q))
+        return smooth.tendon(mx, d).ten_length
+
+    lj = np.asarray(lengths(jnp.asarray(qpos, dtype)))
+    d = mujoco.MjData(m)
+    lc = np.empty_like(lj)
+    for i, q in enumerate(qpos):
+        d.qpos[:] = q
+        mujoco.mj_fwdPosition(m, d)
+        lc[i] = d.ten_length
+    return float(np.abs(lj - lc).max())
 
 
 def run_all(body, *, n: int = 9) -> dict:

@@ -136,20 +136,20 @@ MUSCLES: tuple[MuscleSpec, ...] = (
                fmax_rows=("Latissimus dorsi rostral",),
                note="rostral head's parameters (the caudal head's 5 mm tendon does not fit)"),
     MuscleSpec("deltoid_anterior", "Deltoid medial",
-               (_s("thorax", 1.0, -1.0, 0.6), _w("humeral_head", "humerus", (1.6, -1.4, 0.0)),
+               (_s("thorax", 1.0, -1.0, 0.6), _w("humeral_head"),
                 _s("humerus", 0.7, -0.8, -6.0)),
                note="Gilmer lists no anterior head: the medial (acromial) head's values are used"),
     MuscleSpec("deltoid_medial", "Deltoid medial",
-               (_s("thorax", 0.0, -1.3, 0.8), _w("humeral_head", "humerus", (0.0, -2.0, 0.2)),
+               (_s("thorax", 0.0, -1.3, 0.8), _w("humeral_head"),
                 _s("humerus", 0.0, -0.9, -6.0))),
     MuscleSpec("deltoid_posterior", "Deltoid posterior",
-               (_s("thorax", -1.0, -1.0, 0.7), _w("humeral_head", "humerus", (-1.5, -1.5, 0.0)),
+               (_s("thorax", -1.0, -1.0, 0.7), _w("humeral_head"),
                 _s("humerus", -0.6, -0.8, -6.0))),
     MuscleSpec("subscapularis", "Subscapularis superior",
-               (_s("thorax", -5.5, 3.0, 2.5), _w("humeral_head", "humerus", (0.8, 1.8, 0.0)),
+               (_s("thorax", -5.5, 3.0, 2.5), _w("humeral_head"),
                 _s("humerus", 0.6, 0.8, -1.2))),
     MuscleSpec("infraspinatus", "Infraspinatus",
-               (_s("thorax", -5.5, -1.2, 3.0), _w("humeral_head", "humerus", (-1.2, -1.6, 0.0)),
+               (_s("thorax", -5.5, -1.2, 3.0), _w("humeral_head"),
                 _s("humerus", -0.2, -1.0, -1.2))),
     MuscleSpec("triceps_long", "Triceps long head",
                (_s("thorax", -1.8, 0.0, -1.0), _s("humerus", -1.0, 0.0, -8.0),
@@ -166,7 +166,7 @@ MUSCLES: tuple[MuscleSpec, ...] = (
                fmax_rows=("Brachialis proximal", "Brachialis distal"),
                note="one path for both heads: force = proximal + distal, L0/slack of the proximal"),
     MuscleSpec("biceps_long", "Biceps long head",
-               (_s("thorax", 1.0, 0.0, 0.9), _w("humeral_head", "humerus", (2.0, 0.0, 0.3)),
+               (_s("thorax", 1.0, 0.0, 0.9), _w("humeral_head"),
                 _s("humerus", 1.0, 0.0, -3.0), _w("elbow_front", "humerus", (1.5, 0.0, -12.0)),
                 _s("forearm", 0.7, 0.0, -1.8))),
     MuscleSpec("biceps_short", "Biceps short head",
@@ -199,6 +199,8 @@ EMG_MAP = {
 WRIST_EMG_MAP = {"ECR": "extensor_carpi_radialis", "FCR": "flexor_carpi_radialis"}
 
 # Wrap geoms (mm): humeral head sphere (centred on the joint) and the elbow cylinder (axis y).
+# The sphere has no side sites: with a side site, MJX (mujoco-mjx 3.x) wraps a sphere in poses
+# where the C engine does not (up to 5 mm of tendon length apart); without, they agree exactly.
 HEAD_RADIUS = 0.8
 ELBOW_RADIUS = 0.8
 #: flexor-side elbow cylinder: keeps biceps/brachialis in front of the joint in deep flexion
