@@ -66,13 +66,13 @@ def _dense_moment(m: mujoco.MjModel, d: mujoco.MjData, out: np.ndarray) -> np.nd
     return out
 
 
-def _activation_problem(A: np.ndarray, c: np.ndarray, weight: float):
+def _activation_problem(A: np.ndarray, c: np.ndarray, weight: float, eye2=None):
     """H, g of ``sum a^2 + weight * ||(A a - c) / s||^2`` (rows scaled by their capacity s)."""
     s = np.abs(A).sum(axis=1) + 1e-12
     An = A / s[:, None]
-    cn = c / s
-    H = 2.0 * (np.eye(A.shape[1]) + weight * An.T @ An)
-    g = -2.0 * weight * An.T @ cn
+    Aw = (2.0 * weight) * An.T
+    H = (2.0 * np.eye(A.shape[1]) if eye2 is None else eye2) + Aw @ An
+    g = -(Aw @ (c / s))
     return H, g
 
 
@@ -129,6 +129,7 @@ def track(m: mujoco.MjModel, plan: Waypoints, n_steps: int, control_dt: float, n
     site_body = m.site_bodyid[sites] if sites else np.zeros(0, int)
     M = np.zeros((nu, nv))
     active = None
+    eye2 = 2.0 * np.eye(nu)
     for k in range(n_steps):
         q = d.qpos.copy()
         v = d.qvel.copy()
@@ -143,7 +144,7 @@ def track(m: mujoco.MjModel, plan: Waypoints, n_steps: int, control_dt: float, n
         gain, bias = muscle_gain_bias(p, d.actuator_length, d.actuator_velocity)
         A = M.T * gain[None, :]
         tau = d.qfrc_inverse - M.T @ bias
-        H, g = _activation_problem(A, tau, weight)
+        H, g = _activation_problem(A, tau, weight, eye2)
         lo, hi = end_activation_bounds(p, act, nsub)
         a_end, active, _ = solve_box_qp(H, g, lo, hi, active)
         out_r[k] = tau - A @ a_end

@@ -20,7 +20,8 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["MuscleParams", "muscle_gain_bias", "activation_path", "end_activation_bounds",
+__all__ = ["MuscleParams", "muscle_gain_bias", "activation_path", "activation_end",
+           "end_activation_bounds",
            "excitation_for_activation"]
 
 _MINVAL = 1e-15
@@ -50,6 +51,18 @@ class MuscleParams:
     tau_deact: np.ndarray
     actearly: np.ndarray
     dt: float
+
+    def __post_init__(self):
+        # constants of the folded curves in :func:`muscle_gain_bias`
+        c = {"inv_L0": 1.0 / np.maximum(_MINVAL, self.L0),
+             "inv_left": 1.0 / np.maximum(_MINVAL, 1.0 - self.lmin),
+             "inv_right": 1.0 / np.maximum(_MINVAL, self.lmax - 1.0),
+             "inv_vel": 1.0 / np.maximum(_MINVAL, self.L0 * self.vmax),
+             "inv_y": 1.0 / np.maximum(_MINVAL, self.fvmax - 1.0),
+             "inv_b1": 1.0 / np.maximum(_MINVAL, 0.5 * (1.0 + self.lmax) - 1.0),
+             "neg_force": -self.force, "neg_force_fp": -self.force * self.fpmax}
+        for k, v in c.items():
+            object.__setattr__(self, k, v)
 
     @classmethod
     def from_model(cls, m: mujoco.MjModel) -> "MuscleParams":
@@ -86,41 +99,32 @@ class MuscleParams:
                    actearly=m.actuator_actearly.astype(bool).copy(), dt=float(m.opt.timestep))
 
 
-def _gain_length(L: np.ndarray, lmin: np.ndarray, lmax: np.ndarray) -> np.ndarray:
-    """MuJoCo's piecewise-quadratic active force-length curve (peak 1 at L = 1)."""
-    a = 0.5 * (lmin + 1.0)
-    b = 0.5 * (1.0 + lmax)
-    x1 = (L - lmin) / np.maximum(_MINVAL, a - lmin)
-    x2 = (1.0 - L) / np.maximum(_MINVAL, 1.0 - a)
-    x3 = (L - 1.0) / np.maximum(_MINVAL, b - 1.0)
-    x4 = (lmax - L) / np.maximum(_MINVAL, lmax - b)
-    out = np.where(L <= a, 0.5 * x1 * x1,
-                   np.where(L <= 1.0, 1.0 - 0.5 * x2 * x2,
-                            np.where(L <= b, 1.0 - 0.5 * x3 * x3, 0.5 * x4 * x4)))
-    return np.where((L < lmin) | (L > lmax), 0.0, out)
-
-
 def muscle_gain_bias(p: MuscleParams, length: np.ndarray,
                      velocity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Force gain and bias of every muscle so that ``force = gain * act + bias`` (N, <= 0).
 
-    length, velocity: (nu,) actuator lengths (m) and velocities (m/s).
+    length, velocity: (nu,) (or (..., nu)) actuator lengths (m) and velocities (m/s).
+    MuJoCo's curves, written in a folded form that needs few array operations:
+
+    * active force-length: with ``t = (L - lmin) / (1 - lmin)`` below the optimum and
+      ``t = (lmax - L) / (lmax - 1)`` above it, ``FL = 2 t^2`` for ``t <= 1/2`` and
+      ``1 - 2 (1 - t)^2`` otherwise (0 outside ``[lmin, lmax]``);
+    * force-velocity: ``(V + 1)^2`` when shortening (0 below ``V = -1``), ``fvmax - (y - V)^2
+      / y`` when lengthening (``y = fvmax - 1``, constant ``fvmax`` beyond ``V = y``);
+    * passive: with ``x = max(L - 1, 0) / (b - 1)``, ``b = (1 + lmax) / 2``, ``fpmax * x^2 / 2``
+      up to ``x = 1`` and ``fpmax * (x - 1/2)`` beyond.
     """
-    L = p.range0 + (length - p.lr0) / np.maximum(_MINVAL, p.L0)
-    V = velocity / np.maximum(_MINVAL, p.L0 * p.vmax)
-    FL = _gain_length(L, p.lmin, p.lmax)
+    L = p.range0 + (length - p.lr0) * p.inv_L0
+    t = np.maximum(np.where(L <= 1.0, (L - p.lmin) * p.inv_left, (p.lmax - L) * p.inv_right),
+                   0.0)
+    FL = np.where(t <= 0.5, 2.0 * t * t, 1.0 - 2.0 * (1.0 - t) ** 2)
+    V = velocity * p.inv_vel
     y = p.fvmax - 1.0
-    FV = np.where(V <= -1.0, 0.0,
-                  np.where(V <= 0.0, (V + 1.0) ** 2,
-                           np.where(V <= y, p.fvmax - (y - V) ** 2 / np.maximum(_MINVAL, y),
-                                    p.fvmax)))
-    gain = -p.force * FL * FV
-    b = 0.5 * (1.0 + p.lmax)
-    xb1 = (L - 1.0) / np.maximum(_MINVAL, b - 1.0)
-    xb2 = (L - b) / np.maximum(_MINVAL, b - 1.0)
-    bias = np.where(L <= 1.0, 0.0,
-                    np.where(L <= b, -p.force * p.fpmax * 0.5 * xb1 * xb1,
-                             -p.force * p.fpmax * (0.5 + xb2)))
+    FV = np.where(V <= 0.0, (np.maximum(V, -1.0) + 1.0) ** 2,
+                  p.fvmax - (y - np.minimum(V, y)) ** 2 * p.inv_y)
+    gain = p.neg_force * FL * FV
+    x = np.maximum(L - 1.0, 0.0) * p.inv_b1
+    bias = p.neg_force_fp * np.where(x <= 1.0, 0.5 * x * x, x - 0.5)
     return gain, bias
 
 
@@ -149,12 +153,29 @@ def activation_path(p: MuscleParams, act0: np.ndarray, u: np.ndarray,
     return out
 
 
+def activation_end(p: MuscleParams, act0: np.ndarray, u: np.ndarray, nsub: int) -> np.ndarray:
+    """Last row of :func:`activation_path` (same arithmetic, nothing stored on the way)."""
+    a = np.asarray(act0, dtype=np.float64)
+    up = u > a
+    ca = p.dt / p.tau_act
+    cd = p.dt / p.tau_deact
+    for _ in range(nsub):
+        w = 0.5 + 1.5 * a
+        a = a + (u - a) * np.where(up, ca / w, cd * w)
+    return a
+
+
 def end_activation_bounds(p: MuscleParams, act0: np.ndarray,
                           nsub: int) -> tuple[np.ndarray, np.ndarray]:
     """Lowest and highest activation reachable at the end of the interval (u = 0 and 1)."""
-    both = activation_path(p, act0, np.stack([np.zeros_like(act0), np.ones_like(act0)]),
-                           nsub)[-1]
-    return both[0], both[1]
+    a = np.asarray(act0, dtype=np.float64)
+    lo = hi = a
+    ca = p.dt / p.tau_act
+    cd = p.dt / p.tau_deact
+    for _ in range(nsub):  # u = 0: deactivation branch; u = 1: activation branch
+        lo = lo - lo * cd * (0.5 + 1.5 * lo)
+        hi = hi + (1.0 - hi) * ca / (0.5 + 1.5 * hi)
+    return lo, hi
 
 
 def excitation_for_activation(p: MuscleParams, act0: np.ndarray, target: np.ndarray,
@@ -175,7 +196,8 @@ def excitation_for_activation(p: MuscleParams, act0: np.ndarray, target: np.ndar
     w = 0.5 + 1.5 * np.clip(0.5 * (act0 + target), 0.0, 1.0)
     rn = (1.0 - p.dt / np.where(target >= act0, p.tau_act * w, p.tau_deact / w)) ** nsub
     slope = np.maximum(1.0 - rn, 1e-9)
-    u = np.clip((target - rn * act0) / slope, 0.0, 1.0)
+    u = np.minimum(np.maximum((target - rn * act0) / slope, 0.0), 1.0)
     for _ in range(iters):
-        u = np.clip(u + (target - activation_path(p, act0, u, nsub)[-1]) / slope, 0.0, 1.0)
+        u = np.minimum(np.maximum(u + (target - activation_end(p, act0, u, nsub)) / slope,
+                                  0.0), 1.0)
     return u

@@ -1,0 +1,104 @@
+"""Benchmark: synthetic session generation speed and ground-truth quality.
+
+Run: ``python benchmarks/synth_bench.py [--duration 60] [--seed 0]``. Pins itself to one CPU
+core (and one BLAS thread) so the figure is a one-core figure; prints wall and CPU time per
+stage, the replay error of the ground truth (restart every 100 ms), the tracking error
+against the plan, paw kinematics, and a numpy-overhead calibration (the machine's load
+inflates every small-array operation, so the calibration says how busy the machine was).
+"""
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import timeit  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+def _calibration_us() -> float:
+    """Median time (microseconds) of one small numpy op (x + x on 13 floats)."""
+    x = np.zeros(13)
+    return float(np.median([timeit.timeit("x + x", globals={"x": x}, number=20000) / 20000
+                            for _ in range(5)]) * 1e6)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    try:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    except (AttributeError, OSError):
+        pass
+    import neuroimit.synth.generate as gen
+    from neuroimit.loaders.nwb_write import write_nwb
+    from neuroimit.synth import SynthConfig, make_session, replay_truth
+
+    # time the stages by wrapping the module's own functions
+    stages: dict[str, list[float]] = {}
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            w, c = time.perf_counter(), time.process_time()
+            out = fn(*a, **k)
+            stages.setdefault(name, [0.0, 0.0])
+            stages[name][0] += time.perf_counter() - w
+            stages[name][1] += time.process_time() - c
+            return out
+        return wrapper
+
+    gen.plan_session = timed("plan (IK + schedule)", gen.plan_session)
+    gen.track = timed("muscle-driven simulation", gen.track)
+    gen.synth_emg = timed("raw EMG", gen.synth_emg)
+    gen.observe = timed("keypoint noise/gaps", gen.observe)
+
+    cal0 = _calibration_us()
+    cfg = SynthConfig(duration=args.duration, seed=args.seed)
+    make_session(SynthConfig(duration=0.2, seed=args.seed))  # imports, body compile
+    stages.clear()
+    w, c = time.perf_counter(), time.process_time()
+    sess = make_session(cfg)
+    wall, cpu = time.perf_counter() - w, time.process_time() - c
+    cal1 = _calibration_us()
+    t = sess.truth
+    n = sess.n_frames
+    print(f"synthetic session: {args.duration:g} s, {n} frames @ {sess.rate:g} Hz, "
+          f"EMG {sess.emg.data.shape[1]} ch @ {sess.emg.rate:g} Hz, {len(sess.trials)} reaches")
+    print(f"make_session: wall {wall:.2f} s, CPU {cpu:.2f} s (one core; target < 10 s)")
+    for name, (sw, sc) in stages.items():
+        print(f"  {name:28s} wall {sw:6.2f} s  CPU {sc:6.2f} s")
+    print(f"  per control step (simulation): {1e6 * stages['muscle-driven simulation'][1] / n:.0f}"
+          " us CPU")
+    print(f"numpy small-op calibration: {cal0:.2f} / {cal1:.2f} us per op (before / after); "
+          "~0.3-0.5 us on an idle core")
+
+    w = time.perf_counter()
+    rq = replay_truth(t, restart_s=0.1)
+    err = np.degrees(np.abs(rq - t["qpos"].values))
+    print(f"replay of true excitations (restart every 100 ms): max error {err.max():.3g} deg "
+          f"(target < 2 deg), {time.perf_counter() - w:.2f} s")
+    rq_free = replay_truth(t, restart_s=1.0)
+    print(f"replay restarted only every 1 s: max error "
+          f"{np.degrees(np.abs(rq_free - t['qpos'].values)).max():.3g} deg")
+    paw = t["keypoints_true"].values[:, -1]
+    speed = np.linalg.norm(np.gradient(paw, sess.time, axis=0), axis=1)
+    act = t["activation"].values
+    print(f"paw peak speed {speed.max():.3f} m/s; mean activation {act.mean():.3f}, "
+          f"max {act.max():.3f}")
+    from neuroimit.synth.generate import truth_model  # noqa: F401  (model used by replay)
+    with tempfile.TemporaryDirectory() as tmp:
+        w = time.perf_counter()
+        write_nwb(sess, os.path.join(tmp, "s.nwb"))
+        size = os.path.getsize(os.path.join(tmp, "s.nwb")) / 1e6
+        print(f"write_nwb: {time.perf_counter() - w:.2f} s, {size:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
