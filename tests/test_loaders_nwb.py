@@ -1,12 +1,10 @@
 """NWB reading: pose layouts, EMG layouts, trials, truth, choices, and bad input."""
 from __future__ import annotations
 
-import shutil
 import warnings
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from dandi_standin import assert_same_session as _same
 from dandi_standin import build_nwb, make_session

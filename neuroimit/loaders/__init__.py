@@ -20,12 +20,12 @@ from ..errors import ConfigError, DataError, NetworkError
 from ..session import Session, load_session_file
 from .dandi import (DandiRef, ResolvedAsset, dandi_cache_path, is_dandi_source, list_sessions,
                     parse_dandi, resolve_asset)
-from .hdf import HDF5_MAGIC, open_hdf5
+from .hdf import open_hdf5
 from .importers import attach_emg_csv, read_emg_csv, read_keypoints_csv, read_stac_h5
 from .names import map_keypoints
 from .nwb import NWBOptions, read_nwb, read_nwb_file
 from .remote import HTTPConfig, RemoteFile, cache_key, default_cache_dir, download, safe_url
-from .series import LoaderWarning, Notes
+from .series import LoaderWarning
 
 __all__ = ["load_session", "list_sessions", "fetch", "open_source", "NWBOptions", "HTTPConfig",
            "LoaderWarning", "read_nwb", "read_stac_h5", "read_keypoints_csv", "read_emg_csv",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import posixpath
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath

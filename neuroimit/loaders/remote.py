@@ -32,7 +32,7 @@ import io
 
 import numpy as np
 
-from ..errors import DataError, NetworkError
+from ..errors import NetworkError
 
 __all__ = ["HTTPConfig", "RemoteFile", "download", "safe_url", "default_cache_dir",
            "cache_key", "verify_file"]
@@ -207,6 +207,9 @@ class RemoteFile(io.RawIOBase):
                 meta = json.loads(meta_p.read_text())
             except ValueError:
                 meta = None
+        if meta is not None and not ((self.dir / "data").exists() and
+                                     (self.dir / "map").exists()):
+            meta = None  # a damaged cache entry: start it again
         if meta is not None and (size is None or meta.get("size") == size):
             self.size = int(meta["size"])
             self.block = int(meta["block"])
