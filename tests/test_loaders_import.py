@@ -211,3 +211,23 @@ def test_export_refuses_files_pynwb_cannot_open(tmp_path):
     with pytest.raises(DataError, match="pynwb cannot open"):
         add_table(rat, {"a": [1]}, "t", tmp_path / "rat+t.nwb")
     assert not list(tmp_path.iterdir())
+
+
+def test_export_real_stac_mjx_registration(tmp_path):
+    """A real stac-mjx registration (through the STAC engineer's Registration) written into
+    the NWB converted from the same clip."""
+    stac = pytest.importorskip("neuroimit.stac")
+    Registration = getattr(stac, "Registration", None)
+    if Registration is None or not hasattr(Registration, "from_stac_mjx"):
+        pytest.skip("neuroimit.stac.Registration.from_stac_mjx not available")
+    clip = shared_path("mouse_reach_ik_200hz",
+                       "A36-1_2023-07-18_16-54-01_lightOff_trial01_ik.h5")
+    reg = Registration.from_stac_mjx(clip)
+    nwb = convert(clip, tmp_path / "clip.nwb", rate=200.0, check=False)
+    out = add_registration(nwb, reg, tmp_path / "clip+stac.nwb")
+    with h5py.File(out) as f, h5py.File(clip) as src:
+        g = f["processing/stac_registration"]
+        np.testing.assert_allclose(g["joint_angles/data"][()], src["qpos"][()], rtol=1e-6)
+        assert "sh_elv" in g["joint_angles"].attrs["description"]
+        res = g["marker_residuals/data"][()]
+        assert res.shape == (100, 3) and 0 < np.nanmean(res) < 0.005
