@@ -87,12 +87,26 @@ def main() -> None:
     rq_free = replay_truth(t, restart_s=1.0)
     print(f"replay restarted only every 1 s: max error "
           f"{np.degrees(np.abs(rq_free - t['qpos'].values)).max():.3g} deg")
+    from neuroimit.synth.control import replay
+    from neuroimit.synth.generate import truth_model
+
+    zero = replay(truth_model(t), t["qpos"].values, t["qvel"].values,
+                  t["activation"].values, np.zeros_like(t["excitation"].values),
+                  int(t.attrs["substeps"]), 20)
+    print(f"control: zero excitations, restart every 100 ms: max error "
+          f"{np.degrees(np.abs(zero - t['qpos'].values)).max():.3g} deg, mean "
+          f"{np.degrees(np.abs(zero - t['qpos'].values)).mean():.3g} deg")
+    ok = sess.trials[sess.trials["outcome"] == "success"]
+    k = np.round(ok["arrival_time"].to_numpy() * sess.rate).astype(int)
+    miss = np.linalg.norm(t["keypoints_true"].values[k, -1]
+                          - ok[["target_x", "target_y", "target_z"]].to_numpy(float), axis=1)
+    print(f"paw-to-target distance at arrival ({len(ok)} successful reaches): mean "
+          f"{1e3 * miss.mean():.2f} mm, max {1e3 * miss.max():.2f} mm")
     paw = t["keypoints_true"].values[:, -1]
     speed = np.linalg.norm(np.gradient(paw, sess.time, axis=0), axis=1)
     act = t["activation"].values
     print(f"paw peak speed {speed.max():.3f} m/s; mean activation {act.mean():.3f}, "
           f"max {act.max():.3f}")
-    from neuroimit.synth.generate import truth_model  # noqa: F401  (model used by replay)
     with tempfile.TemporaryDirectory() as tmp:
         w = time.perf_counter()
         write_nwb(sess, os.path.join(tmp, "s.nwb"))
