@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from .atomic import write_text_atomic
 from .config import RunConfig
 from .errors import ConfigError
 
@@ -168,14 +169,12 @@ def run_batch(source: str | Sequence[str], out: str | Path, *, select: str | Non
 
 
 def _write_status(out: Path, rows: list[dict[str, Any]]) -> None:
-    from .pipeline import _atomic_write_text
-
-    _atomic_write_text(_status_path(out), json.dumps(rows, indent=2, default=str))
+    write_text_atomic(_status_path(out), json.dumps(rows, indent=2, default=str))
 
 
 def aggregate(out: Path, status: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per session: status, stage summaries and the report's headline numbers."""
-    from .pipeline import _atomic_write_text, read_manifest
+    from .pipeline import read_manifest
 
     rows = []
     for st in status:
@@ -199,8 +198,7 @@ def aggregate(out: Path, status: list[dict[str, Any]]) -> pd.DataFrame:
                 row["report.error"] = "unreadable report.json"
         rows.append(row)
     df = pd.DataFrame(rows)
-    df.to_csv(out / "batch_summary.csv.tmp", index=False)
-    Path(out / "batch_summary.csv.tmp").replace(out / "batch_summary.csv")
+    write_text_atomic(out / "batch_summary.csv", df.to_csv(index=False))
     numeric = df.select_dtypes("number")
     done = df[df["status"] == "done"] if len(df) else df
     report = {"n_sessions": int(len(df)), "n_done": int(len(done)),
@@ -209,5 +207,5 @@ def aggregate(out: Path, status: list[dict[str, Any]]) -> pd.DataFrame:
                          for r in rows if r["status"] == "failed"],
               "means": {c: float(numeric[c].mean()) for c in numeric.columns},
               "sessions": rows}
-    _atomic_write_text(out / "batch_report.json", json.dumps(report, indent=2, default=str))
+    write_text_atomic(out / "batch_report.json", json.dumps(report, indent=2, default=str))
     return df

@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
@@ -45,6 +44,7 @@ from rich.console import Console
 from rich.markup import render as render_markup
 from rich.table import Table
 
+from .atomic import write_text_atomic
 from .config import STAGES, RunConfig
 from .errors import ConfigError, DataError
 from .session import Session
@@ -56,18 +56,6 @@ _VERSION_PACKAGES = ("neuroimit", "jax", "mujoco", "mujoco-mjx", "flax", "optax"
 
 
 # --------------------------------------------------------------------------- utilities
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _digest_obj(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -221,7 +209,7 @@ def stage_train(ctx: RunContext) -> dict[str, Any]:
 
     clips = _clips(ctx)
     tr, ho = _split(len(clips), ctx.config.holdout_fraction, ctx.config.seed)
-    _atomic_write_text(ctx.path("clips.json"), json.dumps({"train": tr, "holdout": ho}))
+    write_text_atomic(ctx.path("clips.json"), json.dumps({"train": tr, "holdout": ho}))
     kw = dict(ctx.config.train)
     kw.setdefault("seed", ctx.config.seed)
     cfg = TrainConfig(**kw)
@@ -343,7 +331,7 @@ def run_pipeline(source: Any, run_dir: str | Path, config: RunConfig | None = No
     if bad:
         raise ConfigError(f"unknown stage(s) {bad}", field="stages",
                           expected=f"among {', '.join(STAGES)}")
-    _atomic_write_text(run_dir / "config.yaml",
+    write_text_atomic(run_dir / "config.yaml",
                        yaml.safe_dump(config.to_dict(), sort_keys=False))
     handler = logging.FileHandler(run_dir / "log.txt")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -392,7 +380,7 @@ def run_pipeline(source: Any, run_dir: str | Path, config: RunConfig | None = No
                                    for name in out.get("outputs", [])},
                 "summary": out.get("summary", {}),
             }
-            _atomic_write_text(_manifest_path(run_dir, stage),
+            write_text_atomic(_manifest_path(run_dir, stage),
                                json.dumps(manifest, indent=2, default=str))
             results.append(StageResult(stage, "ran", dt, out.get("summary", {})))
     finally:

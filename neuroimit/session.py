@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
@@ -29,6 +28,7 @@ import pandas as pd
 import xarray as xr
 from scipy import interpolate, signal
 
+from .atomic import atomic_path
 from .errors import DataError
 from .units import canonical_emg_unit, voltage_factor
 
@@ -455,20 +455,13 @@ class Session:
         Root group: keypoints, confidence, EMG, metadata; group ``trials``; group ``truth``.
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             self.to_dataset().to_netcdf(tmp, engine="h5netcdf", invalid_netcdf=True)
             self.trials_dataset().to_netcdf(tmp, group="trials", mode="a", engine="h5netcdf",
                                             invalid_netcdf=True)
             if self.truth is not None:
                 self.truth.to_netcdf(tmp, group="truth", mode="a", engine="h5netcdf",
                                      invalid_netcdf=True)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         return path
 
     @classmethod
