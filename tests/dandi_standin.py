@@ -343,6 +343,15 @@ def build_nwb(path, *, pose: str | None = "ndx", pose_unit: str = "meters", n: i
             region = nwb.create_electrode_table_region([0, 1, 2], "emg")
             nwb.add_acquisition(ElectricalSeries(name="EMGSeries", data=e * 1e-4,
                                                  electrodes=region, **ekw))
+        elif emg == "behavioral_plain":  # FALCON-like: no "EMG" anywhere, muscle names
+            mod = nwb.create_processing_module("misc", "processed signals")
+            bts = BehavioralTimeSeries(name="BehavioralTimeSeries")
+            for j, m in enumerate(["Biceps", "Triceps", "Deltoid"]):
+                bts.add_timeseries(TimeSeries(name=m, data=np.abs(e[:, j]), unit="a.u.",
+                                              description="signal", **ekw))
+            mod.add(bts)
+            nwb.add_acquisition(TimeSeries(name="lick_rate", data=np.abs(e[:, 0]), unit="Hz",
+                                           description="licks per second", **ekw))
         elif emg == "behavioral":
             mod = nwb.create_processing_module("emg", "EMG envelopes")
             bts = BehavioralTimeSeries(name="EMG")

@@ -32,6 +32,7 @@ def files(tmp_path_factory):
         "ndx_mm": dict(pose="ndx", pose_unit="mm", emg="electrical"),
         "position": dict(pose="position", pose_unit="cm", emg="behavioral"),
         "multicol": dict(pose="ndx", emg="multicol", trials=False),
+        "plain_bts": dict(pose="ndx", emg="behavioral_plain"),
         "nonames": dict(pose="ndx", emg="multicol_nonames"),
         "elec_nonames": dict(pose="ndx", emg="electrical_nonames"),
         "twopose": dict(pose="ndx", two_pose=True),
@@ -109,6 +110,15 @@ def test_multicolumn_emg_names_from_description(files):
     # mV -> V
     assert s.emg.data.max() < 0.01
     assert len(s.trials) == 0
+
+
+def test_emg_found_by_muscle_names_and_other_series_only_on_request(files):
+    s = load_session(files["plain_bts"])
+    assert s.emg.channels == ("Biceps", "Deltoid", "Triceps")
+    assert s.emg.unit == "a.u."
+    lick = load_session(files["plain_bts"], emg="lick_rate", emg_unit="a.u.")
+    assert lick.emg.channels == ("lick_rate",)
+    assert load_session(files["ndx_mm"], emg=False).emg is None
 
 
 def test_emg_names_from_user(files):

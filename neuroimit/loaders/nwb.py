@@ -38,6 +38,9 @@ METADATA_PREFIX = "neuroimit_metadata: "
 PIXEL_UNITS = {"pixels", "pixel", "px"}
 POSE_TYPES = ("PoseEstimation",)
 EMG_WORDS = re.compile(r"emg|electromyo|muscle", re.I)
+MUSCLE_WORDS = re.compile(r"biceps|triceps|tri_?l(ong|at)|deltoid|pector|brachi|latissim|"
+                          r"trapez|flexor|extensor|ecr|ecu|fcr|fcu|edc|fdp|fds|supinator|"
+                          r"pronator|anconeus|teres|infraspin|supraspin|muscle", re.I)
 ENVELOPE_WORDS = re.compile(r"envelope|rectif|smooth|normali[sz]ed|processed|filtered", re.I)
 
 
@@ -367,6 +370,9 @@ class _EMGCandidate:
 
 
 def _emg_candidates(f: h5py.File, cat) -> list[_EMGCandidate]:
+    """Every object that could hold EMG, scored: > 0 when it says it is EMG (words in its
+    path/description, a muscle column, series named after muscles). Unscored ones are
+    read only when the user names them (``emg=``)."""
     cands: list[_EMGCandidate] = []
     inside: set[str] = set()
     for path, t in cat:
@@ -380,15 +386,20 @@ def _emg_candidates(f: h5py.File, cat) -> list[_EMGCandidate]:
         elif t in ("BehavioralTimeSeries", "EMG", "TimeSeriesContainer"):
             members = [g[n].name for n in g if g.get(n, getclass=True) is h5py.Group
                        and kind_of(g[n]) in ("TimeSeries",)]
-            if members and EMG_WORDS.search(text):
-                inside.update(members)
-                cands.append(_EMGCandidate(path, "BehavioralTimeSeries", members, 3))
+            if not members:
+                continue
+            inside.update(members)
+            names = [m.rsplit("/", 1)[-1] for m in members]
+            score = 3 if EMG_WORDS.search(text) else \
+                2 if sum(bool(MUSCLE_WORDS.search(n)) for n in names) >= max(1, len(names) // 2) \
+                else 0
+            cands.append(_EMGCandidate(path, "BehavioralTimeSeries", members, score))
     for path, t in cat:
         if t == "TimeSeries" and path not in inside and "/ground_truth/" not in path:
             g = f[path]
             text = f"{path} {attr_str(g, 'description', '')} {attr_str(g, 'comments', '')}"
-            if EMG_WORDS.search(text):
-                cands.append(_EMGCandidate(path, "TimeSeries", [path], 1))
+            cands.append(_EMGCandidate(path, "TimeSeries", [path],
+                                       1 if EMG_WORDS.search(text) else 0))
     return cands
 
 
@@ -481,7 +492,8 @@ def _read_emg(f: h5py.File, cat, opts: NWBOptions, label: str) -> EMG | None:
         if data.ndim == 1:
             data = data[:, None]
         channels = list(opts.emg_channels) if opts.emg_channels is not None else \
-            opts_channels or parse_channel_names(ref.description, data.shape[1]) or \
+            opts_channels or ([ref.name] if data.shape[1] == 1 else None) or \
+            parse_channel_names(ref.description, data.shape[1]) or \
             parse_channel_names(ref.comments, data.shape[1])
         if channels is None:
             if data.shape[1] == 1:
