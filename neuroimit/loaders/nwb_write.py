@@ -6,10 +6,10 @@ Layout (documented in ``docs/synth.md``, read back by ``neuroimit.loaders.load_s
   are the keypoint names) and a ``PoseEstimation`` named ``"PoseEstimation"`` holding one
   ``PoseEstimationSeries`` per keypoint (name = keypoint name, data (T, 3) metres, unit
   ``"meters"``, ``confidence`` (T,)).
-* EMG with ``kind="raw"``: ``acquisition["EMG"]``, an ``ElectricalSeries`` in volts whose
+* EMG with ``kind="raw"`` in volts: ``acquisition["EMG"]``, an ``ElectricalSeries`` whose
   electrodes table rows (group / device ``"EMG"``) carry the columns ``channel`` (recorded
-  name, e.g. ``Biceps``) and ``muscle`` (e.g. ``biceps_long``). EMG with ``kind="envelope"``:
-  ``processing["ecephys"]["EMG"]``, a ``TimeSeries`` (unit ``"V"`` or ``"a.u."``). Both carry
+  name, e.g. ``Biceps``) and ``muscle`` (e.g. ``biceps_long``). Any other EMG (envelopes,
+  arbitrary units): ``processing["ecephys"]["EMG"]``, a ``TimeSeries`` (unit ``"V"`` or ``"a.u."``). Both carry
   ``comments`` = JSON ``{"channels": [...], "muscles": [...], "kind": ..., "unit": ...}``.
 * the trials table (``start_time``, ``stop_time``, ``outcome`` and every extra column).
 * ``Subject`` (species from metadata, default ``"Mus musculus"``).
@@ -127,6 +127,10 @@ def _add_pose(nwb, session: Session) -> None:
     edges = meta.get("skeleton_edges")
     if edges is None:  # a chain in keypoint order (proximal to distal for a limb)
         edges = [[i, i + 1] for i in range(len(names) - 1)]
+    if len(names) > 256:  # ndx-pose stores skeleton edges as uint8 node indices
+        raise DataError(f"{len(names)} keypoints; an ndx-pose Skeleton holds at most 256",
+                        file=meta.get("source"), field="keypoint_names",
+                        expected="at most 256 keypoints")
     edges_arr = np.asarray(edges, dtype=np.uint8).reshape(-1, 2) if len(edges) else None
     skeleton = Skeleton(name="skeleton", nodes=names, edges=edges_arr)
     frame = str(meta.get("reference_frame") or "3D world frame of the session, metres")

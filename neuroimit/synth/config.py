@@ -50,7 +50,8 @@ class SynthConfig:
         muscle-driven arm on the planned path.
     Identity
         seed, body (a built-in name or MJCF path), keypoints (names in the body's keypoint
-        map), subject, session_id (default ``synth-seed<seed>``).
+        map; the last one is the end effector that reaches for the targets), subject,
+        session_id (default ``synth-seed<seed>``).
 
     >>> SynthConfig(duration=2.0, seed=3).pose_rate
     200.0
