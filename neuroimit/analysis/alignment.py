@@ -192,7 +192,7 @@ def best_lag(sim: np.ndarray, emg: np.ndarray, rate: float, *, max_lag_s: float 
 
 # ---------------------------------------------------------------------------- read-out
 def ridge_readout(X: np.ndarray, y: np.ndarray, clips: np.ndarray | None = None, *,
-                  alphas: Sequence[float] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0),
+                  alphas: Sequence[float] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4),
                   n_folds: int = 5) -> dict[str, Any]:
     """Cross-validated ridge read-out y ~ X (scikit-learn), folds never splitting a clip.
 

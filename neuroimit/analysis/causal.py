@@ -89,7 +89,29 @@ def causal_variables(rd, env, cfg) -> tuple[pd.DataFrame | None, np.ndarray, flo
             parts.append(pd.DataFrame(_on_times(et, ee, t, antialias=True),
                                       columns=[f"emg:{x}" for x in ch]))
         frames.append(pd.concat(parts, axis=1))
-        seg.append(np.zeros(len(q), int))
+        dt = np.diff(t)
+        seg.append(np.r_[0, np.cumsum(dt > 5 * np.median(dt))])
+    elif rd.session is not None and rd.session.n_frames > 10:
+        # no joint angles yet: the session's keypoint coordinates stand in for kinematics
+        s = rd.session
+        t = s.time
+        rate = s.rate
+        cols = {f"kin:{n}_{'xyz'[a]}": s.keypoints[:, k, a]
+                for k, n in enumerate(s.keypoint_names) for a in range(3)}
+        parts = [pd.DataFrame(cols)]
+        for label, p in rd.peers.items():
+            df = _df_on_times(p["prediction"], t)
+            mp = p.get("emg_map") or {}
+            cols = [c for c in (list(mp.values()) if mp else list(df.columns)) if c in df]
+            parts.append(df[cols].add_prefix(f"{label}:"))
+        if env is not None:
+            et, ee, ch = env
+            parts.append(pd.DataFrame(_on_times(et, ee, t, antialias=True),
+                                      columns=[f"emg:{x}" for x in ch]))
+        frames.append(pd.concat(parts, axis=1))
+        # a gap in time (separate reaches) starts a new segment
+        dt = np.diff(t)
+        seg.append(np.r_[0, np.cumsum(dt > 5 * np.median(dt))])
     if not frames:
         return None, np.zeros(0, int), rate, {}
     data = pd.concat(frames, ignore_index=True)
@@ -98,8 +120,8 @@ def causal_variables(rd, env, cfg) -> tuple[pd.DataFrame | None, np.ndarray, flo
     # choose variables: EMG channels, their mapped simulated muscles, the most variable joints
     chosen: list[str] = []
     emg_cols = [c for c in data if groups[c] == "emg"]
-    sim_cols = [c for c in data if groups[c] not in ("emg", "joint")]
-    joint_cols = [c for c in data if groups[c] == "joint"]
+    sim_cols = [c for c in data if groups[c] not in ("emg", "joint", "kin")]
+    joint_cols = [c for c in data if groups[c] in ("joint", "kin")]
     chosen += _pick(data[emg_cols], per) if emg_cols else []
     if sim_cols:
         mapped = []
@@ -110,6 +132,12 @@ def causal_variables(rd, env, cfg) -> tuple[pd.DataFrame | None, np.ndarray, flo
             mapped = [names[m] for m in mp.values() if m in names]
         rest = [c for c in _pick(data[sim_cols], len(sim_cols)) if c not in mapped]
         chosen += (mapped + rest)[:per]
+    kin = [c for c in joint_cols if groups[c] == "kin"]
+    if kin:  # one coordinate per keypoint (its most variable axis): x, y, z are redundant
+        best: dict[str, str] = {}
+        for c in _pick(data[kin], len(kin)):
+            best.setdefault(c.split(":", 1)[1].rsplit("_", 1)[0], c)
+        joint_cols = [c for c in joint_cols if groups[c] == "joint"] + list(best.values())
     chosen += _pick(data[joint_cols], cfg.causal_max_vars - len(chosen)) if joint_cols else []
     chosen = chosen[: cfg.causal_max_vars]
     data = data[chosen]
@@ -244,11 +272,16 @@ def causal_analysis(data: pd.DataFrame, segments: np.ndarray, rate: float, group
                          "converges": bool(conv[i, j] > 0.05),
                          **({"surrogate p": float(p[i, j])} if sig is not None else {})})
     tab = pd.DataFrame(rows).sort_values("rho(response:driver)", ascending=False)
-    out["tables"].append({"caption": "CCM pairs, strongest first (driver -> response: the "
-                                     "response's embedding cross-maps the driver)",
-                          "df": tab.head(20).reset_index(drop=True)})
+    tab["across groups"] = [groups.get(a) != groups.get(b) for a, b in
+                            zip(tab["driver"], tab["response"])]
+    across = tab[tab["across groups"]] if tab["across groups"].any() else tab
+    out["tables"].append({"caption": "CCM between groups (kinematics, simulated or predicted "
+                                     "activations, EMG), strongest first; driver -> response: "
+                                     "the response's embedding cross-maps the driver",
+                          "df": across.drop(columns="across groups").head(20)
+                          .reset_index(drop=True)})
     out["numbers"]["ccm"]["pairs"] = _records(tab)
-    top = tab.head(4)
+    top = across.head(4)
     curves = {}
     for _, r in top.iterrows():
         i, j = names.index(r["response"]), names.index(r["driver"])

@@ -110,9 +110,25 @@ def _fig(w=7.0, h=2.6, ncols=1, nrows=1, **kw):
     return fig, axes
 
 
+def break_gaps(time: np.ndarray, *ys: np.ndarray, factor: float = 5.0):
+    """Insert a NaN row where the time step exceeds ``factor`` x the median step, so lines
+    are not drawn across gaps between clips. Returns (time, *ys)."""
+    t = np.asarray(time, float)
+    if t.size < 3:
+        return (t, *ys)
+    dt = np.diff(t)
+    cut = np.flatnonzero(dt > factor * np.median(dt)) + 1
+    if cut.size == 0:
+        return (t, *ys)
+    t2 = np.insert(t, cut, np.nan)
+    out = [np.insert(np.asarray(y, float), cut, np.nan, axis=0) for y in ys]
+    return (t2, *out)
+
+
 # ---------------------------------------------------------------------------- data
 def keypoints_figure(time: np.ndarray, keypoints: np.ndarray, names: Sequence[str]):
     """Keypoint coordinates (mm) over time, one panel per axis."""
+    time, keypoints = break_gaps(time, keypoints)
     with style():
         fig, axes = _fig(7.0, 2.2, ncols=3)
         for a, ax in enumerate(axes[0]):
@@ -127,6 +143,7 @@ def keypoints_figure(time: np.ndarray, keypoints: np.ndarray, names: Sequence[st
 def emg_figure(time: np.ndarray, env: np.ndarray, channels: Sequence[str], *,
                title: str = "EMG envelopes"):
     """Normalised EMG envelopes over time, one colour per muscle."""
+    time, env = break_gaps(time, env)
     with style():
         fig, axes = _fig(7.0, 2.0)
         ax = axes[0, 0]
@@ -142,6 +159,7 @@ def emg_figure(time: np.ndarray, env: np.ndarray, channels: Sequence[str], *,
 # ---------------------------------------------------------------------------- registration
 def residuals_figure(time: np.ndarray, residuals: np.ndarray, names: Sequence[str]):
     """Keypoint-to-site residuals (mm): over time and per keypoint (box plot)."""
+    time, residuals = break_gaps(time, residuals)
     with style():
         fig, axes = _fig(7.0, 2.4, ncols=2, gridspec_kw={"width_ratios": [2, 1]})
         ax = axes[0, 0]
@@ -202,7 +220,8 @@ def alignment_bars_figure(table: pd.DataFrame, metric: str = "r", *, source: str
     with style():
         chans = list(dict.fromkeys(table["channel"]))
         srcs = list(dict.fromkeys(table[source]))
-        fig, axes = _fig(max(3.5, 1.0 + 0.9 * len(chans) * max(1, len(srcs)) / 2), 2.4)
+        fig, axes = _fig(min(7.0, max(4.5, 2.5 + 0.35 * len(chans) * max(1, len(srcs)))),
+                         2.4)
         ax = axes[0, 0]
         w = 0.8 / max(1, len(srcs))
         for i, s in enumerate(srcs):
