@@ -282,7 +282,7 @@ def build_nwb(path, *, pose: str | None = "ndx", pose_unit: str = "meters", n: i
     pose: "ndx" (ndx-pose Skeleton + PoseEstimation), "position" (Position of SpatialSeries),
         "2d" (ndx-pose with 2 coordinates), or None.
     emg: "electrical" (ElectricalSeries + 'muscle' column), "electrical_nonames" (location
-        all "unknown"), "behavioral" (BehavioralTimeSeries, one TimeSeries per muscle),
+        all "unknown"), "electrical_loc" (muscles only in the location column), "behavioral" (BehavioralTimeSeries, one TimeSeries per muscle),
         "multicol" (one TimeSeries, names in its description), "multicol_nonames", or None.
     trials: True, "empty" (columns but no rows) or False.
     """
@@ -339,9 +339,11 @@ def build_nwb(path, *, pose: str | None = "ndx", pose_unit: str = "meters", n: i
                 nwb.add_electrode_column(name="muscle", description="muscle")
             for m in muscles:
                 extra = {"muscle": m} if emg == "electrical" else {}
-                nwb.add_electrode(group=grp, location="unknown", **extra)
+                nwb.add_electrode(group=grp, location=m if emg == "electrical_loc"
+                                  else "unknown", **extra)
             region = nwb.create_electrode_table_region([0, 1, 2], "emg")
-            nwb.add_acquisition(ElectricalSeries(name="EMGSeries", data=e * 1e-4,
+            name = "ElectricalSeries" if emg == "electrical_loc" else "EMGSeries"
+            nwb.add_acquisition(ElectricalSeries(name=name, data=e * 1e-4,
                                                  electrodes=region, **ekw))
         elif emg == "behavioral_plain":  # FALCON-like: no "EMG" anywhere, muscle names
             mod = nwb.create_processing_module("misc", "processed signals")

@@ -33,6 +33,7 @@ def files(tmp_path_factory):
         "position": dict(pose="position", pose_unit="cm", emg="behavioral"),
         "multicol": dict(pose="ndx", emg="multicol", trials=False),
         "plain_bts": dict(pose="ndx", emg="behavioral_plain"),
+        "elec_loc": dict(pose="ndx", emg="electrical_loc"),
         "nonames": dict(pose="ndx", emg="multicol_nonames"),
         "elec_nonames": dict(pose="ndx", emg="electrical_nonames"),
         "twopose": dict(pose="ndx", two_pose=True),
@@ -119,6 +120,8 @@ def test_emg_found_by_muscle_names_and_other_series_only_on_request(files):
     lick = load_session(files["plain_bts"], emg="lick_rate", emg_unit="a.u.")
     assert lick.emg.channels == ("lick_rate",)
     assert load_session(files["ndx_mm"], emg=False).emg is None
+    loc = load_session(files["elec_loc"])  # muscles named only by electrode locations
+    assert loc.emg.channels == ("Biceps", "TriLong", "TriLat") and loc.emg.kind == "raw"
 
 
 def test_emg_names_from_user(files):

@@ -382,6 +382,8 @@ def _emg_candidates(f: h5py.File, cat) -> list[_EMGCandidate]:
             score = 2 if EMG_WORDS.search(text) else 0
             if _electrode_muscle_column(f, g) is not None:
                 score += 2
+            elif _locations_are_muscles(f, g):
+                score += 2
             cands.append(_EMGCandidate(path, t, [path], score))
         elif t in ("BehavioralTimeSeries", "EMG", "TimeSeriesContainer"):
             members = [g[n].name for n in g if g.get(n, getclass=True) is h5py.Group
@@ -418,6 +420,17 @@ def _electrodes_table(f: h5py.File, g: h5py.Group) -> tuple[h5py.Group | None, n
     if table is None and "/general/extracellular_ephys/electrodes" in f:
         table = f["/general/extracellular_ephys/electrodes"]
     return table, rows
+
+
+def _locations_are_muscles(f: h5py.File, g: h5py.Group) -> bool:
+    """True when the electrodes' ``location`` values name muscles (e.g. "biceps")."""
+    table, rows = _electrodes_table(f, g)
+    if table is None or "location" not in table or rows.size == 0 or rows.size > 256:
+        return False
+    locs = read_str(table["location"])
+    locs = [locs] if isinstance(locs, str) else locs
+    picked = [locs[i] for i in rows if 0 <= i < len(locs)]
+    return bool(picked) and all(MUSCLE_WORDS.search(x) for x in picked)
 
 
 def _electrode_muscle_column(f: h5py.File, g: h5py.Group) -> str | None:
