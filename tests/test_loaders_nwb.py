@@ -257,3 +257,21 @@ def test_bad_trial_index(files):
 
 def test_missing_file(tmp_path):
     _one_line_error(tmp_path / "nope.nwb", "does not exist")
+
+
+def test_window_matches_session_window(synth):
+    s, p = synth
+    got = load_session(p, window=(0.5, 1.25))
+    want = s.window(0.5, 1.25)
+    np.testing.assert_array_equal(got.keypoints, want.keypoints)
+    np.testing.assert_array_equal(got.time, want.time)
+    np.testing.assert_array_equal(got.emg.time, want.emg.time)
+    assert got.truth.sizes == want.truth.sizes
+    assert list(got.trials["start_time"]) == list(want.trials["start_time"])
+
+
+def test_user_unit_overrides_file_unit_with_a_warning(files):
+    with pytest.warns(LoaderWarning, match="says unit 'mm'; using keypoint_unit='cm'"):
+        s = load_session(files["ndx_mm"], keypoint_unit="cm")
+    ref = load_session(files["ndx_mm"])
+    np.testing.assert_allclose(s.keypoints, ref.keypoints * 10)
