@@ -305,7 +305,10 @@ def build_xml(*, wrist: bool = False, scales: dict[str, float] | None = None,
   <option timestep="{TIMESTEP}" gravity="0 0 -9.81" integrator="Euler">
     <flag contact="disable"/>
   </option>
-  <visual><global offwidth="800" offheight="600"/><scale framelength="0.2"/></visual>
+  <visual><global offwidth="1200" offheight="900"/><headlight ambient="0.35 0.35 0.35"/></visual>
+  <asset>
+    <texture name="sky" type="skybox" builtin="gradient" rgb1="1 1 1" rgb2="0.85 0.9 0.95" width="64" height="64"/>
+  </asset>
   <default>
     <joint type="hinge" pos="0 0 0" damping="{JOINT_DAMPING}" armature="{JOINT_ARMATURE}"
            limited="true" solreflimit="{_f(*LIMIT_SOLREF)}"/>
@@ -321,8 +324,8 @@ def build_xml(*, wrist: bool = False, scales: dict[str, float] | None = None,
   <custom><text name="neuroimit_body" data="{meta}"/></custom>
   <worldbody>
     <light pos="0.02 -0.06 0.06" dir="-0.3 1 -1" diffuse="0.8 0.8 0.8"/>
-    <camera name="side" pos="0.004 -0.07 -0.004" xyaxes="1 0 0 0 0 1"/>
-    <camera name="front" pos="0.07 -0.01 -0.004" xyaxes="0 1 0 0 0 1"/>
+    <camera name="side" pos="0.006 -0.052 -0.006" xyaxes="1 0 0 0 0 1"/>
+    <camera name="front" pos="0.042 -0.002 -0.007" xyaxes="0 1 0 0 0 1"/>
     <body name="thorax" pos="0 0 0">
       <geom name="scapula" type="capsule" size="0.0006" fromto="{_f(-0.0012, 0.0004, 0.0008, -0.0085, 0.0020, 0.0050)}"/>
       <geom name="clavicle" type="capsule" size="0.0003" fromto="{_f(0.0008, 0.0006, 0.0006, 0.0030, 0.0050, -0.0004)}"/>
