@@ -231,3 +231,18 @@ def test_export_real_stac_mjx_registration(tmp_path):
         assert "sh_elv" in g["joint_angles"].attrs["description"]
         res = g["marker_residuals/data"][()]
         assert res.shape == (100, 3) and 0 < np.nanmean(res) < 0.005
+
+
+def test_real_stac_folder_one_trial_per_clip(shared_data):
+    folder = shared_data / "mouse_reach_ik_200hz"
+    s = load_session(folder, rate=200.0)
+    assert len(s.trials) == 46 and s.rate == 200.0
+    assert s.n_frames == 46 * 100 + 45 * 20
+    first = load_session(sorted(folder.glob("*.h5"))[0], rate=200.0)
+    np.testing.assert_array_equal(s.select_trial(0).keypoints, first.keypoints)
+    last = load_session(sorted(folder.glob("*.h5"))[-1], rate=200.0)
+    np.testing.assert_array_equal(s.select_trial(45).keypoints, last.keypoints)
+    assert s.trials["clip"].iloc[0].endswith("trial01_ik")
+    gap = s.window(s.trials["stop_time"][0] + 0.001, s.trials["start_time"][1] - 0.001)
+    assert gap.n_frames == 20 and np.isnan(gap.keypoints).all()
+    assert s.metadata["subject"] == "A36-1"

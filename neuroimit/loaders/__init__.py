@@ -21,14 +21,15 @@ from ..session import Session, load_session_file
 from .dandi import (DandiRef, ResolvedAsset, dandi_cache_path, is_dandi_source, list_sessions,
                     parse_dandi, resolve_asset)
 from .hdf import open_hdf5
-from .importers import attach_emg_csv, read_emg_csv, read_keypoints_csv, read_stac_h5
+from .importers import (attach_emg_csv, read_emg_csv, read_keypoints_csv, read_stac_dir,
+                        read_stac_h5)
 from .names import map_keypoints
 from .nwb import NWBOptions, read_nwb, read_nwb_file
 from .remote import HTTPConfig, RemoteFile, cache_key, default_cache_dir, download, safe_url
 from .series import LoaderWarning
 
 __all__ = ["load_session", "list_sessions", "fetch", "open_source", "NWBOptions", "HTTPConfig",
-           "LoaderWarning", "read_nwb", "read_stac_h5", "read_keypoints_csv", "read_emg_csv",
+           "LoaderWarning", "read_nwb", "read_stac_h5", "read_stac_dir", "read_keypoints_csv", "read_emg_csv",
            "attach_emg_csv", "map_keypoints", "parse_dandi", "resolve_asset",
            "default_cache_dir"]
 
@@ -150,7 +151,8 @@ def load_session(source: str | os.PathLike, *, pose: str | None = None,
 
     Sources: a local ``.nwb``; a saved session (``.nc`` from :meth:`Session.save`);
     ``dandi://<id>[@<version>]/<path>`` and DANDI web/API URLs; plain ``http(s)`` URLs of NWB
-    files; stac-style ``.h5`` clips; CSV keypoints (``emg=`` may name a CSV of EMG).
+    files; stac-style ``.h5`` clips and folders of them (one trial per clip); CSV keypoints
+    (``emg=`` may name a CSV of EMG).
 
     Parameters
     ----------
@@ -207,6 +209,10 @@ def _load(source, *, pose, emg, keypoint_unit, emg_channels, emg_kind, emg_unit,
                       keypoints=keypoints, truth=truth)
     low = src.lower().split("?")[0]
     if not (_is_url(src) or src.startswith("dandi://")):
+        if Path(src).is_dir():
+            s = read_stac_dir(src, rate=rate, keypoint_names=keypoint_names,
+                              unit=keypoint_unit, notes=opts.notes)
+            return _finish(s, opts)
         if low.endswith((".csv", ".tsv", ".txt")):
             return _load_csv(src, opts, emg, keypoint_names, keypoint_unit, rate, emg_rate,
                              emg_channels, emg_kind, emg_unit, time_column)

@@ -24,8 +24,8 @@ from ..units import length_factor
 from .hdf import open_hdf5, read_str
 from .series import Notes
 
-__all__ = ["read_stac_h5", "read_keypoints_csv", "read_emg_csv", "attach_emg_csv",
-           "is_stac_h5"]
+__all__ = ["read_stac_h5", "read_stac_dir", "read_keypoints_csv", "read_emg_csv",
+           "attach_emg_csv", "is_stac_h5"]
 
 TIME_NAMES = {"time", "t", "times", "timestamp", "timestamps", "time_s", "seconds", "sec"}
 STAC_NAME = re.compile(r"^(?P<subject>[A-Za-z0-9\-]+?)_(?P<date>\d{4}-\d{2}-\d{2})")
@@ -116,6 +116,61 @@ def read_stac_h5(path: str | os.PathLike, *, rate: float | None = None,
     if notes.items:
         meta["loader_notes"] = list(notes.items)
     return Session(kp, t, names, None, None, trials, meta)
+
+
+def read_stac_dir(folder: str | os.PathLike, *, rate: float | None = None,
+                  keypoint_names: Sequence[str] | None = None, unit: str | None = None,
+                  gap_s: float = 0.1, pattern: str = "*.h5",
+                  notes: Notes | None = None) -> Session:
+    """All stac-style clips in ``folder`` as one Session, one trial per clip.
+
+    Clips follow each other in file-name order, separated by ``gap_s`` seconds of missing
+    (NaN) frames so that nothing (smoothing, velocities) bridges two clips; the trials table
+    has ``start_time``/``stop_time`` per clip and a ``clip`` column (the file stem).
+    """
+    notes = notes or Notes()
+    folder = Path(folder)
+    files = sorted(folder.glob(pattern))
+    if not files:
+        raise DataError(f"no {pattern} clips", file=str(folder),
+                        expected="a folder of stac-style .h5 clips")
+    clips = []
+    for i, p in enumerate(files):
+        # one warning about an assumed rate is enough for the whole folder
+        c = read_stac_h5(p, rate=rate, keypoint_names=keypoint_names, unit=unit,
+                         notes=notes if i == 0 else Notes())
+        if rate is None:
+            rate = c.rate
+        if clips and c.keypoint_names != clips[0].keypoint_names:
+            raise DataError(f"keypoints {c.keypoint_names} differ from the first clip's "
+                            f"{clips[0].keypoint_names}", file=str(p), field="kp_names")
+        clips.append(c)
+    step = 1.0 / float(rate)
+    n_gap = max(1, int(round(gap_s / step)))
+    k = len(clips[0].keypoint_names)
+    kps, starts, stops, names = [], [], [], []
+    n = 0
+    for p, c in zip(files, clips):
+        if kps:
+            kps.append(np.full((n_gap, k, 3), np.nan))
+            n += n_gap
+        starts.append(n * step)
+        stops.append((n + c.n_frames - 1) * step)
+        kps.append(c.keypoints)
+        n += c.n_frames
+        names.append(p.stem)
+    kp = np.concatenate(kps, axis=0)
+    t = np.arange(kp.shape[0]) * step
+    subjects = {c.metadata.get("subject") for c in clips}
+    meta = {"subject": subjects.pop() if len(subjects) == 1 else None,
+            "species": clips[0].metadata.get("species"), "session_id": folder.name,
+            "source": str(folder), "format": "stac-h5 folder", "rate_hz": float(rate),
+            "n_clips": len(clips)}
+    notes.info(f"{folder}: {len(clips)} clips joined, {n_gap} missing frames between clips")
+    meta["loader_notes"] = list(notes.items)
+    trials = pd.DataFrame({"start_time": starts, "stop_time": stops,
+                           "outcome": [""] * len(clips), "clip": names})
+    return Session(kp, t, clips[0].keypoint_names, None, None, trials, meta)
 
 
 # ---------------------------------------------------------------------------- CSV helpers
