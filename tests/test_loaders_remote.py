@@ -337,3 +337,17 @@ def test_real_synthetic_session_identical_by_stream_download_disk(api, tmp_path)
     assert disk.keypoint_names == s.keypoint_names
     xr.testing.assert_allclose(disk.truth, s.truth, rtol=0, atol=1e-12)
     assert disk.truth.attrs == s.truth.attrs
+
+
+def test_expired_url_is_refreshed_once(tmp_path):
+    data = os.urandom(200_000)
+    with RangeServer({"/old": data, "/new": data}) as srv:
+        srv.fault("/old", "status", times=100, status=403)
+        with RemoteFile(srv.url("/old"), size=len(data), cache_dir=tmp_path, cfg=FAST,
+                        refresh=lambda: srv.url("/new")) as fh:
+            fh.seek(150_000)
+            assert fh.read(1000) == data[150_000:151_000]
+        with RemoteFile(srv.url("/old"), size=len(data), cache_dir=tmp_path / "b",
+                        cfg=FAST) as fh:
+            with pytest.raises(NetworkError, match="access denied"):
+                fh.read(10)

@@ -124,7 +124,8 @@ def open_source(source: str, *, stream: bool | None = None,
         fh = RemoteFile(asset.content_url, key=asset.key, cache_dir=cache, cfg=http,
                         headers=_auth(asset.content_url, asset.api_host, tok),
                         offline=offline, size=asset.size,
-                        url_factory=None if asset.content_url else fresh_url)
+                        url_factory=None if asset.content_url else fresh_url,
+                        refresh=None if offline else fresh_url)
         return fh, label
     if _is_url(source):
         label = safe_url(source)

@@ -177,18 +177,23 @@ class RemoteFile(io.RawIOBase):
     cache_dir: where the blocks live (``$NEUROIMIT_CACHE`` by default).
     headers: extra request headers (e.g. Authorization for the API host only).
     offline: never touch the network; missing blocks raise :class:`NetworkError`.
+    url_factory: called for the URL when none was given and a block must be fetched.
+    refresh: called once for a new URL when the server refuses the current one (401/403,
+        e.g. an expired presigned URL during a long session).
     """
 
     def __init__(self, url: str | None, *, key: str | None = None,
                  cache_dir: str | os.PathLike | None = None,
                  headers: Mapping[str, str] | None = None, cfg: HTTPConfig | None = None,
                  offline: bool = False, size: int | None = None,
-                 url_factory: Callable[[], str] | None = None):
+                 url_factory: Callable[[], str] | None = None,
+                 refresh: Callable[[], str] | None = None):
         super().__init__()
         if url is None and url_factory is None and not offline:
             raise NetworkError("no URL to stream from", file=key)
         self.url = url
         self._url_factory = url_factory  # resolves the URL only if a block must be fetched
+        self._refresh = refresh  # a new URL when the old one is refused (expired signature)
         self.cfg = cfg or HTTPConfig()
         self.offline = offline
         self.headers = dict(headers or {})
@@ -251,8 +256,16 @@ class RemoteFile(io.RawIOBase):
             self.url = self._url_factory()
         if self._sess is None:
             self._sess = _session()
-        body, total = _fetch_range(self._sess, self.url, start, end, self.headers, self.cfg,
-                                   size)
+        try:
+            body, total = _fetch_range(self._sess, self.url, start, end, self.headers,
+                                       self.cfg, size)
+        except NetworkError as exc:
+            if self._refresh is None or "access denied" not in exc.message:
+                raise
+            log.debug("%s refused; asking for a fresh URL", self.label)
+            self.url, self._refresh = self._refresh(), None  # once only
+            body, total = _fetch_range(self._sess, self.url, start, end, self.headers,
+                                       self.cfg, size)
         self.bytes_fetched += len(body)
         self.requests += 1
         return body, total
