@@ -154,3 +154,21 @@ def test_synthetic_session_truth_beats_shifted_activations():
         assert true.loc[ch, "r"] > 0.8 and true.loc[ch, "r"] > ctrl.loc[ch, "r"] + 0.3
         assert true.loc[ch, "vaf"] > ctrl.loc[ch, "vaf"]
         assert abs(true.loc[ch, "lag_s"] - delay) <= 1.0 / s.rate + 1e-9
+
+
+@pytest.mark.parametrize("noise", [0.1, 3.0])
+def test_ridge_penalty_choice_matches_scikit_learn(noise):
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from neuroimit.analysis.alignment import _ridge_loo_fit_predict
+
+    rng = np.random.default_rng(4)
+    X = rng.random((200, 6))
+    y = X @ rng.standard_normal(6) + noise * rng.standard_normal(200)
+    Xt = rng.random((40, 6))
+    alphas = [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4]
+    ref = make_pipeline(StandardScaler(), RidgeCV(alphas=alphas)).fit(X, y)
+    np.testing.assert_allclose(_ridge_loo_fit_predict(X, y, Xt, alphas), ref.predict(Xt),
+                               atol=1e-10)
