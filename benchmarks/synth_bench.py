@@ -32,6 +32,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mjx", type=float, default=0.0, metavar="SECONDS",
+                    help="also replay the first SECONDS of the truth in MJX (JAX), an "
+                         "independent engine (compiling takes minutes on a busy CPU)")
     args = ap.parse_args()
     try:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -107,11 +110,58 @@ def main() -> None:
     act = t["activation"].values
     print(f"paw peak speed {speed.max():.3f} m/s; mean activation {act.mean():.3f}, "
           f"max {act.max():.3f}")
+    if args.mjx > 0:
+        mjx_replay(t, args.mjx)
     with tempfile.TemporaryDirectory() as tmp:
         w = time.perf_counter()
         write_nwb(sess, os.path.join(tmp, "s.nwb"))
         size = os.path.getsize(os.path.join(tmp, "s.nwb")) / 1e6
         print(f"write_nwb: {time.perf_counter() - w:.2f} s, {size:.1f} MB")
+
+
+def mjx_replay(truth, seconds: float, restart_s: float = 0.1) -> None:
+    """Replay the true excitations in MJX (float32), all 100-ms segments at once (vmap)."""
+    import jax
+    import jax.numpy as jnp
+    from mujoco import mjx
+
+    from neuroimit.synth import truth_model
+
+    m = truth_model(truth)
+    nsub = int(truth.attrs["substeps"])
+    every = int(round(restart_s * float(truth.attrs["control_rate_hz"])))
+    q, v = truth["qpos"].values, truth["qvel"].values
+    a, u = truth["activation"].values, truth["excitation"].values
+    nseg = min(len(q) - 1, int(round(seconds * float(truth.attrs["control_rate_hz"])))) // every
+    mx = mjx.put_model(m)
+    d0 = mjx.make_data(mx)
+
+    def segment(q0, v0, a0, U):
+        def frame(dx, uk):
+            def sub(dx, _):
+                return mjx.step(mx, dx.replace(ctrl=uk)), None
+            dx, _ = jax.lax.scan(sub, dx, None, length=nsub)
+            return dx, dx.qpos
+        return jax.lax.scan(frame, d0.replace(qpos=q0, qvel=v0, act=a0), U)[1]
+
+    run = jax.jit(jax.vmap(segment))
+    idx = np.arange(nseg) * every
+    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    args = (f32(q[idx]), f32(v[idx]), f32(a[idx]),
+            f32(u[: nseg * every].reshape(nseg, every, -1)))
+    w = time.perf_counter()
+    out = np.asarray(run(*args))
+    first = time.perf_counter() - w
+    w = time.perf_counter()
+    out = np.asarray(run(*args))
+    again = time.perf_counter() - w
+    # out[k, j] = qpos after frame j of segment k = truth at frame idx[k] + j + 1
+    pred = out.reshape(nseg * every, -1)
+    ref = q[1: nseg * every + 1]
+    err = np.degrees(np.abs(pred - ref))
+    print(f"MJX (float32) replay of {nseg * every / float(truth.attrs['control_rate_hz']):g} s, "
+          f"restart every {restart_s * 1e3:g} ms: max error {err.max():.2g} deg, mean "
+          f"{err.mean():.2g} deg (compile + run {first:.1f} s, run {again:.2f} s)")
 
 
 if __name__ == "__main__":

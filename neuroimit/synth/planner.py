@@ -8,7 +8,7 @@ back to a rest posture. Minimum-jerk profile (Flash & Hogan 1985):
 >>> import numpy as np
 >>> wp = Waypoints(np.array([0.0, 0.2, 0.5]), np.array([[0.0], [0.0], [1.0]]))
 >>> q, qd, qdd = wp.evaluate(np.array([0.35]))
->>> float(q[0, 0])   # half way through the minimum-jerk segment
+>>> round(float(q[0, 0]), 9)   # half way through the minimum-jerk segment
 0.5
 """
 from __future__ import annotations
