@@ -282,7 +282,9 @@ def build_nwb(path, *, pose: str | None = "ndx", pose_unit: str = "meters", n: i
     pose: "ndx" (ndx-pose Skeleton + PoseEstimation), "position" (Position of SpatialSeries),
         "2d" (ndx-pose with 2 coordinates), or None.
     emg: "electrical" (ElectricalSeries + 'muscle' column), "electrical_nonames" (location
-        all "unknown"), "electrical_loc" (muscles only in the location column), "behavioral" (BehavioralTimeSeries, one TimeSeries per muscle),
+        all "unknown"), "electrical_loc" (muscles only in the location column),
+        "behavioral" (BehavioralTimeSeries, one TimeSeries per muscle),
+        "behavioral_plain" (no EMG words; muscle-named series; plus a lick_rate series),
         "multicol" (one TimeSeries, names in its description), "multicol_nonames", or None.
     trials: True, "empty" (columns but no rows) or False.
     """

@@ -246,3 +246,17 @@ def test_real_stac_folder_one_trial_per_clip(shared_data):
     gap = s.window(s.trials["stop_time"][0] + 0.001, s.trials["start_time"][1] - 0.001)
     assert gap.n_frames == 20 and np.isnan(gap.keypoints).all()
     assert s.metadata["subject"] == "A36-1"
+
+
+def test_csv_anipose_style_3d(tmp_path):
+    rows = ["paw_x,paw_y,paw_z,paw_error,paw_ncams,paw_score,wrist_x,wrist_y,wrist_z,"
+            "wrist_error,wrist_ncams,wrist_score,M_00,fnum"]
+    for i in range(8):
+        rows.append(f"{i},{i},{i},0.5,3,0.9,1,1,1,0.4,2,{0.1 * i},0,{i}")
+    p = _write(tmp_path / "pose_3d.csv", "\n".join(rows))
+    s = load_session(p, keypoint_unit="mm", rate=100.0)
+    assert s.keypoint_names == ("paw", "wrist") and s.rate == 100.0
+    np.testing.assert_allclose(s.keypoints[5, 0], [0.005] * 3)
+    np.testing.assert_allclose(s.confidence[:, 0], 0.9)
+    np.testing.assert_allclose(s.confidence[:, 1], 0.1 * np.arange(8))
+    assert any("ignored" in n and "paw_error" in n for n in s.metadata["loader_notes"])

@@ -3,7 +3,7 @@
 >>> from neuroimit.loaders import load_session, list_sessions
 >>> s = load_session("session.nwb")                                   # doctest: +SKIP
 >>> s = load_session("dandi://000123/sub-M1/sub-M1_ses-1.nwb", trial=0)  # streams  # doctest: +SKIP
->>> s = load_session("rat.nwb", keypoint_unit="mm")    # legacy file labelled "pixels"  # doctest: +SKIP
+>>> s = load_session("rat.nwb", keypoint_unit="mm")  # "pixels" label  # doctest: +SKIP
 >>> s = load_session("kin.csv", emg="emg.csv", keypoint_names=["Paw", "Wrist", "Shoulder",
 ...                  "Elbow"], keypoint_unit="m")                     # doctest: +SKIP
 >>> list_sessions("dandi://000123")                                   # doctest: +SKIP
@@ -29,7 +29,8 @@ from .remote import HTTPConfig, RemoteFile, cache_key, default_cache_dir, downlo
 from .series import LoaderWarning
 
 __all__ = ["load_session", "list_sessions", "fetch", "open_source", "NWBOptions", "HTTPConfig",
-           "LoaderWarning", "read_nwb", "read_stac_h5", "read_stac_dir", "read_keypoints_csv", "read_emg_csv",
+           "LoaderWarning", "read_nwb", "read_stac_h5", "read_stac_dir", "read_keypoints_csv",
+           "read_emg_csv",
            "attach_emg_csv", "map_keypoints", "parse_dandi", "resolve_asset",
            "default_cache_dir"]
 

@@ -228,6 +228,28 @@ def _is_time(col: np.ndarray) -> bool:
 _AXIS = re.compile(r"^(?P<name>.+?)[\s_.\-:/]*(?P<axis>[xyzXYZ])$")
 
 
+FRAME_NAMES = {"fnum", "frame", "frames", "frame_index", "frame_number"}
+
+
+def _header_triplets(header: Sequence[str]) -> list[tuple[str, list[int]]]:
+    """``[(name, [ix, iy, iz]), ...]`` for header columns named ``<name>_x/_y/_z``."""
+    found: dict[str, dict[str, int]] = {}
+    for i, h in enumerate(header):
+        m = _AXIS.match(h)
+        if m:
+            found.setdefault(m.group("name"), {})[m.group("axis").lower()] = i
+    return [(n, [d["x"], d["y"], d["z"]]) for n, d in found.items()
+            if {"x", "y", "z"} <= set(d)]
+
+
+def _find(header: Sequence[str], name: str, suffixes: Sequence[str]) -> int | None:
+    want = {f"{name}_{s}".lower() for s in suffixes} | {f"{name}.{s}".lower() for s in suffixes}
+    for i, h in enumerate(header):
+        if h.lower() in want:
+            return i
+    return None
+
+
 def read_keypoints_csv(path: str | os.PathLike, *, keypoint_names: Sequence[str] | None = None,
                        unit: str | None = None, rate: float | None = None,
                        time_column: bool | int | str | None = None,
@@ -236,6 +258,8 @@ def read_keypoints_csv(path: str | os.PathLike, *, keypoint_names: Sequence[str]
 
     Columns: an optional time column (seconds), then x, y, z per keypoint. Headed files may
     name columns ``<keypoint>_x`` (also ``.x``, `` x``); a ``time``/``t`` column is the time.
+    Other columns of headed files are set aside (anipose 3D files: ``<kp>_score`` becomes the
+    confidence, ``fnum`` frame numbers become times with ``rate``).
     Headerless files need ``keypoint_names``. CSV stores no unit: ``unit`` (m, cm, mm, um) is
     required. Without a time column, ``rate`` (Hz) gives the timestamps.
 
@@ -262,6 +286,28 @@ def read_keypoints_csv(path: str | os.PathLike, *, keypoint_names: Sequence[str]
     elif header is None and ncol % 3 != 0 and _is_time(arr[:, 0]):
         tcol = 0
     data_cols = [i for i in range(ncol) if i != tcol]
+    conf = None
+    trip = _header_triplets(header) if header is not None and keypoint_names is None else []
+    if trip:  # named x/y/z columns; other columns (anipose: _error, _score, ...) aside
+        keypoint_names = [n for n, _ in trip]
+        used = [c for _, cols in trip for c in cols]
+        conf_cols = [_find(header, n, ("score", "likelihood", "confidence", "conf"))
+                     for n, _ in trip]
+        if all(c is not None for c in conf_cols):
+            conf = np.clip(np.nan_to_num(arr[:, conf_cols], nan=0.0), 0.0, 1.0)
+        frame_col = next((i for i, h in enumerate(header) if h.lower() in FRAME_NAMES), None)
+        if tcol is None and frame_col is not None and rate is not None:
+            tcol, rate_for_frames = frame_col, float(rate)
+        else:
+            rate_for_frames = None
+        skipped = [header[i] for i in data_cols if i not in used and i not in conf_cols
+                   and i != frame_col]
+        if skipped:
+            notes.info(f"{label}: ignored {len(skipped)} column(s) that are not x/y/z "
+                       f"coordinates ({', '.join(skipped[:6])}{'...' if len(skipped) > 6 else ''})")
+        data_cols = used
+    else:
+        rate_for_frames = None
     if len(data_cols) % 3:
         if len(data_cols) % 2 == 0:
             raise DataError(f"{len(data_cols)} coordinate columns: 2D pose (x, y per "
@@ -295,7 +341,9 @@ def read_keypoints_csv(path: str | os.PathLike, *, keypoint_names: Sequence[str]
                         expected="keypoint_unit= m, cm, mm or um")
     kp = arr[:, data_cols].reshape(arr.shape[0], k, 3) * length_factor(
         unit, file=label, field="keypoint_unit")
-    if tcol is not None:
+    if rate_for_frames is not None:  # a frame-number column (anipose 'fnum')
+        t = arr[:, tcol] / rate_for_frames
+    elif tcol is not None:
         t = arr[:, tcol]
         if rate is not None:
             notes.info(f"{label}: used the time column; rate={rate} ignored")
@@ -307,7 +355,7 @@ def read_keypoints_csv(path: str | os.PathLike, *, keypoint_names: Sequence[str]
     meta = {"source": label, "session_id": Path(label).stem, "format": "csv"}
     if notes.items:
         meta["loader_notes"] = list(notes.items)
-    s = Session(kp, t, names, None, None, pd.DataFrame({
+    s = Session(kp, t, names, conf, None, pd.DataFrame({
         "start_time": [float(t[0])], "stop_time": [float(t[-1])], "outcome": [""]}), meta)
     return s
 
