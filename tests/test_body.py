@@ -152,6 +152,22 @@ def test_stable_stepping_all_on_all_off(body):
         assert r["finite"] and r["max_speed"] < 200.0
 
 
+def test_muscles_can_hold_the_reach_workspace(body):
+    rest = checks.hold_feasibility(body, body.default_qpos, margins=True)
+    assert rest.fraction == 1.0
+    assert np.all(rest.torque_margin > 3e-5)  # N m of spare torque both ways at every joint
+    rng = np.random.default_rng(2)
+    box = np.array([[0.0, 0.4], [-0.6, 0.8], [-0.2, 0.2], [-0.5, 0.8]])
+    frac = checks.hold_feasibility(body, rng.uniform(box[:, 0], box[:, 1], (60, 4))).fraction
+    assert frac >= 0.9
+    # a body whose muscles are 100x weaker cannot hold itself up: the check can fail
+    weak = body.mj_model.__copy__()
+    weak.actuator_gainprm[:, 2] *= 0.01
+    weak.actuator_biasprm[:, 2] *= 0.01
+    fake = SimpleNamespace(mj_model=weak)
+    assert checks.hold_feasibility(fake, body.default_qpos).fraction == 0.0
+
+
 @pytest.mark.slow
 def test_mjx_matches_c_engine(body):
     rep = checks.mjx_vs_c(body, steps=200)
@@ -192,3 +208,10 @@ def test_missing_file_error(tmp_path):
     bad.write_text("<mujoco><worldbody><body><joint type='nonsense'/></body></worldbody></mujoco>")
     with pytest.raises(DataError, match="bad.xml"):
         load_body(bad)
+
+
+def test_committed_asset_matches_generator():
+    assert forelimb.ASSET.read_text() == forelimb.forelimb_xml(), (
+        "regenerate with: python -m neuroimit.body.forelimb")
+    b = load_body(forelimb.ASSET)  # the file loads as the built-in body
+    assert b.name == "mouse_forelimb" and b.segments == ("humerus", "forearm", "paw")

@@ -25,7 +25,7 @@ from . import forelimb
 __all__ = [
     "joint_grid", "muscle_geometry", "muscle_constants", "LengthReport", "check_lengths",
     "SignReport", "check_moment_signs", "StabilityReport", "check_stability", "mjx_vs_c",
-    "MjxReport", "mjx_geometry_vs_c", "FORELIMB_SIGNS", "run_all",
+    "MjxReport", "mjx_geometry_vs_c", "HoldReport", "hold_feasibility", "FORELIMB_SIGNS", "run_all",
 ]
 
 joint_grid = forelimb.joint_grid
@@ -367,6 +367,57 @@ def mjx_geometry_vs_c(body, qpos: np.ndarray) -> float:
         mujoco.mj_fwdPosition(m, d)
         lc[i] = d.ten_length
     return float(np.abs(lj - lc).max())
+
+
+@dataclass
+class HoldReport:
+    """Static feasibility: can muscles (activations in [0, 1]) hold each posture still?"""
+    fraction: float             # of postures where gravity + passive forces can be balanced
+    n_postures: int
+    torque_margin: np.ndarray   # (n, nv, 2) N m: largest extra torque -/+ per dof (NaN: none)
+
+
+def hold_feasibility(body, qpos: np.ndarray, *, margins: bool = False) -> HoldReport:
+    """Whether muscle activations in [0, 1] can hold each posture against gravity and the
+    muscles' own passive forces (zero velocity): a linear feasibility problem per posture.
+
+    margins=True also computes, per dof and direction, the largest extra joint torque the
+    muscles can add while every other dof stays balanced (slower: 2 nv LPs per posture).
+    """
+    import mujoco
+    from scipy.optimize import linprog
+
+    m = _model(body)
+    qpos = np.atleast_2d(np.asarray(qpos, float))
+    d = mujoco.MjData(m)
+    dense = np.zeros((m.nu, m.nv))
+    ok = np.zeros(len(qpos), bool)
+    marg = np.full((len(qpos), m.nv, 2), np.nan)
+    for i, q in enumerate(qpos):
+        d.qpos[:] = q
+        d.qvel[:] = 0
+        d.act[:] = 0
+        mujoco.mj_forward(m, d)
+        f_passive = d.actuator_force.copy()
+        d.act[:] = 1
+        mujoco.mj_forward(m, d)
+        f_active = d.actuator_force - f_passive
+        mujoco.mju_sparse2dense(dense, d.actuator_moment, d.moment_rownnz, d.moment_rowadr,
+                                d.moment_colind)
+        A = dense.T * f_active[None]            # joint torque per unit activation
+        need = d.qfrc_bias - dense.T @ f_passive
+        r = linprog(np.zeros(m.nu), A_eq=A, b_eq=need, bounds=[(0, 1)] * m.nu, method="highs")
+        ok[i] = r.status == 0
+        if margins and ok[i]:
+            for j in range(m.nv):
+                for k, s in enumerate((-1.0, 1.0)):
+                    e = np.zeros((m.nv, 1))
+                    e[j] = -s
+                    rr = linprog(np.r_[np.zeros(m.nu), -1.0], A_eq=np.hstack([A, e]),
+                                 b_eq=need, bounds=[(0, 1)] * m.nu + [(0, None)],
+                                 method="highs")
+                    marg[i, j, k] = -rr.fun if rr.status == 0 else np.nan
+    return HoldReport(float(ok.mean()), len(qpos), marg)
 
 
 def run_all(body, *, n: int = 9) -> dict:

@@ -489,3 +489,26 @@ def forelimb_xml(*, wrist: bool = False, scales: dict[str, float] | None = None)
     params = muscle_parameters(wrist, float(sc["humerus"]), float(sc["forearm"]), float(sc["paw"]))
     return build_xml(wrist=wrist, scales=sc,
                      muscle_params={k: (p.force, p.l0, p.slack) for k, p in params.items()})
+
+
+ASSET = __import__("pathlib").Path(__file__).with_name("assets") / "mouse_forelimb.xml"
+
+
+def write_asset(path=None) -> "__import__('pathlib').Path":
+    """Write the template MJCF (4 DOF) to ``assets/mouse_forelimb.xml`` (for reading and for
+    other tools); ``load_body`` always builds from code, and a test keeps the two identical.
+
+        python -m neuroimit.body.forelimb
+    """
+    import os
+    from pathlib import Path
+    path = Path(path) if path is not None else ASSET
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(forelimb_xml())
+    os.replace(tmp, path)
+    return path
+
+
+if __name__ == "__main__":
+    print(write_asset())

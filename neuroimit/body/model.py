@@ -379,15 +379,7 @@ def load_body(path_or_xml: str | os.PathLike = "mouse_forelimb", *,
         return _forelimb(wrist=wrist, keypoint_map=keypoint_map, emg_map=emg_map,
                          default_qpos=default_qpos)
     if src.lstrip().startswith("<"):
-        xml, source = src, name or "<MJCF text>"
-        meta = _read_text(xml, _META_BUILTIN)
-        if meta and meta.startswith("mouse_forelimb"):
-            info = _parse_builtin_meta(meta)
-            return _forelimb(wrist=bool(info.get("wrist", 0)),
-                             scales={k: info.get(k, 1.0) for k in ("humerus", "forearm", "paw")},
-                             keypoint_map=keypoint_map, emg_map=emg_map,
-                             default_qpos=default_qpos, xml=xml)
-        base_dir = None
+        xml, source, base_dir = src, name or "<MJCF text>", None
     else:
         p = Path(src)
         if p.suffix.lower() != ".xml" and not p.exists() and src not in BUILTIN_BODIES:
@@ -397,6 +389,13 @@ def load_body(path_or_xml: str | os.PathLike = "mouse_forelimb", *,
             raise DataError("MJCF file not found", file=src, field="path_or_xml",
                             expected="an existing MJCF .xml file")
         xml, source, base_dir = p.read_text(), str(p), p.resolve().parent
+    meta = _read_text(xml, _META_BUILTIN)
+    if meta and meta.startswith("mouse_forelimb"):  # a (scaled) built-in forelimb's own XML
+        info = _parse_builtin_meta(meta)
+        return _forelimb(wrist=bool(info.get("wrist", 0)),
+                         scales={k: info.get(k, 1.0) for k in ("humerus", "forearm", "paw")},
+                         keypoint_map=keypoint_map, emg_map=emg_map,
+                         default_qpos=default_qpos, xml=xml)
     return _generic(xml, source=source, base_dir=base_dir, keypoint_map=keypoint_map,
                     emg_map=emg_map, segments=segments, default_qpos=default_qpos, name=name)
 
