@@ -6,8 +6,8 @@ ndx-pose 0.4 refuse to build, and plain Position/SpatialSeries, locally or strea
 reads only the samples a requested time window needs.
 
 >>> sess = read_nwb("session.nwb")                               # doctest: +SKIP
->>> sess = read_nwb("rat.nwb", keypoint_unit="mm")               # legacy file labelled "pixels"
->>> sess = read_nwb("s.nwb", trial=3)                            # one trial's pose and EMG only
+>>> sess = read_nwb("rat.nwb", keypoint_unit="mm")     # "pixels" label      # doctest: +SKIP
+>>> sess = read_nwb("s.nwb", trial=3)                  # one trial only      # doctest: +SKIP
 """
 from __future__ import annotations
 
