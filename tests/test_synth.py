@@ -106,9 +106,9 @@ def test_reaches_move_the_paw(sess):
         k0 = int(round(row["start_time"] * 200))
         k1 = int(round(row["withdrawal_time"] * 200))
         target = row[["target_x", "target_y", "target_z"]].to_numpy(float)
-        # the paw (site + its true offset) gets close to the target it reached for
+        # the paw keypoint (site + its true offset) gets onto the target it reached for
         dist = np.linalg.norm(paw[k0:k1] - target, axis=1).min()
-        assert dist < 3e-3
+        assert dist < 5e-4
         assert np.linalg.norm(paw[k0:k1] - paw[k0], axis=1).max() > 4e-3
 
 

@@ -135,13 +135,22 @@ def make_session(cfg: SynthConfig | None = None, *, progress: bool = False) -> S
     emg = EMG(data, emg_time, list(cfg.emg_channels), emg_muscles, unit="V", kind="raw",
               source=f"neuroimit.synth seed {cfg.seed}")
 
+    # targets as the paw *keypoint* (site + its true offset) at the posture that reaches them
+    targets = np.array([tr.target for tr in trials]).reshape(-1, 3)
+    if trials and np.any(offsets[-1] != 0):
+        d = mujoco.MjData(m)
+        for i, tr in enumerate(trials):
+            d.qpos[:] = tr.target_posture
+            mujoco.mj_kinematics(m, d)
+            R = d.xmat[m.site_bodyid[site_ids[-1]]].reshape(3, 3)
+            targets[i] = d.site_xpos[site_ids[-1]] + R @ offsets[-1]
     table = pd.DataFrame({
         "start_time": [tr.start for tr in trials],
         "stop_time": [tr.stop for tr in trials],
         "outcome": pd.Series([tr.outcome for tr in trials], dtype=object),
-        "target_x": [float(tr.target[0]) for tr in trials],
-        "target_y": [float(tr.target[1]) for tr in trials],
-        "target_z": [float(tr.target[2]) for tr in trials],
+        "target_x": targets[:, 0].astype(float),
+        "target_y": targets[:, 1].astype(float),
+        "target_z": targets[:, 2].astype(float),
         "arrival_time": [tr.arrive for tr in trials],
         "withdrawal_time": [tr.leave for tr in trials],
     })

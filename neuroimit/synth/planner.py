@@ -97,7 +97,9 @@ def ik_site(m: mujoco.MjModel, site: str, target: np.ndarray, q_init: np.ndarray
 
 @dataclass(frozen=True)
 class Trial:
-    """One reach: onset, arrival, end of hold, end of withdrawal (s), target (m), outcome."""
+    """One reach: onset, arrival, end of hold, end of withdrawal (s), target of the paw site
+    (m), the posture reached, the posture that would put the site on the target (the same
+    unless the reach is a miss), outcome."""
 
     start: float
     arrive: float
@@ -106,6 +108,7 @@ class Trial:
     target: np.ndarray
     posture: np.ndarray
     outcome: str
+    target_posture: np.ndarray | None = None
 
 
 def plan_session(m: mujoco.MjModel, paw_site: str, rest: np.ndarray, lo: np.ndarray,
@@ -153,13 +156,14 @@ def plan_session(m: mujoco.MjModel, paw_site: str, rest: np.ndarray, lo: np.ndar
                               f"{err * 1e3:.2f} mm)", field="reach_dir/distance",
                               expected="targets inside the paw's workspace")
         outcome = "success" if rng.uniform() < success_rate else "miss"
+        q_full = q_t
         if outcome == "miss":  # stop short of the target
             q_t = cur + rng.uniform(0.4, 0.7) * (q_t - cur)
         new_rest = np.clip(rest + rng.normal(0, rest_jitter, rest.shape), lo_in, hi_in)
         times += [t, t + r_dur, t + r_dur + h_dur, t + r_dur + h_dur + w_dur]
         postures += [cur, q_t, q_t, new_rest]
         trials.append(Trial(t, t + r_dur, t + r_dur + h_dur, t + r_dur + h_dur + w_dur,
-                            target, q_t, outcome))
+                            target, q_t, outcome, q_full))
         cur = new_rest
         t = t + r_dur + h_dur + w_dur + u(pause_s)
     times.append(max(duration, times[-1] + 1e-3))
