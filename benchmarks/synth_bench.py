@@ -35,7 +35,12 @@ def main() -> None:
     ap.add_argument("--mjx", type=float, default=0.0, metavar="SECONDS",
                     help="also replay the first SECONDS of the truth in MJX (JAX), an "
                          "independent engine (compiling takes minutes on a busy CPU)")
+    ap.add_argument("--figure", default=None, metavar="PNG",
+                    help="only draw the docs figure of a 4-s session (docs/img/synth_session.png)")
     args = ap.parse_args()
+    if args.figure:
+        figure(args.figure, args.seed)
+        return
     try:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     except (AttributeError, OSError):
@@ -117,6 +122,44 @@ def main() -> None:
         write_nwb(sess, os.path.join(tmp, "s.nwb"))
         size = os.path.getsize(os.path.join(tmp, "s.nwb")) / 1e6
         print(f"write_nwb: {time.perf_counter() - w:.2f} s, {size:.1f} MB")
+
+
+def figure(path: str, seed: int) -> None:
+    """Joint angles, paw keypoint, activations and two raw EMG channels of a 4-s session."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neuroimit.synth import SynthConfig, make_session
+
+    s = make_session(SynthConfig(duration=4.0, seed=seed))
+    t = s.truth
+    fig, ax = plt.subplots(4, 1, figsize=(8, 8), sharex=True)
+    for a in ax:
+        for _, r in s.trials.iterrows():
+            a.axvspan(r["start_time"], r["stop_time"], color="0.92", lw=0)
+    lines = ax[0].plot(s.time, np.degrees(t["qpos"].values))
+    ax[0].legend(lines, list(t["joint"].values), fontsize=7, ncol=2)
+    ax[0].set_ylabel("true joint angle (deg)")
+    lines = ax[1].plot(s.time, 1e3 * s.keypoints[:, -1])
+    ax[1].legend(lines, ["x", "y", "z"], fontsize=7, ncol=3)
+    ax[1].set_ylabel("paw keypoint (mm)")
+    act = t["activation"].to_pandas()
+    top = act.max().sort_values(ascending=False).index[:5]
+    lines = ax[2].plot(s.time, act[top].values)
+    ax[2].legend(lines, list(top), fontsize=7, ncol=2)
+    ax[2].set_ylabel("true activation")
+    lines = []
+    for j, off in ((0, 0.0), (2, -0.6)):
+        lines += ax[3].plot(s.emg.time, 1e3 * s.emg.data[:, j] + off, lw=0.3)
+    ax[3].legend(lines, [f"{s.emg.channels[j]} ({s.emg.muscles[j]})" for j in (0, 2)],
+                 fontsize=7)
+    ax[3].set_ylabel("raw EMG (mV, offset)")
+    ax[3].set_xlabel("time (s); grey: trials (reach, hold, withdrawal)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=72)
+    print(f"wrote {path}")
 
 
 def mjx_replay(truth, seconds: float, restart_s: float = 0.1) -> None:
