@@ -226,8 +226,11 @@ class CCMMatrix:
 
     @property
     def mean(self) -> np.ndarray:
-        """(C, C, K) mean rho over samples."""
-        return np.nanmean(self.rho, axis=3)
+        """(C, C, K) mean rho over samples (NaN on the diagonal)."""
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(self.rho, axis=3)
 
     def at(self, lib_size: int | None = None) -> np.ndarray:
         """(C, C) mean rho at one library size (default the largest)."""
