@@ -9,8 +9,9 @@ Layout (documented in ``docs/synth.md``, read back by ``neuroimit.loaders.load_s
 * EMG with ``kind="raw"`` in volts: ``acquisition["EMG"]``, an ``ElectricalSeries`` whose
   electrodes table rows (group / device ``"EMG"``) carry the columns ``channel`` (recorded
   name, e.g. ``Biceps``) and ``muscle`` (e.g. ``biceps_long``). Any other EMG (envelopes,
-  arbitrary units): ``processing["ecephys"]["EMG"]``, a ``TimeSeries`` (unit ``"V"`` or ``"a.u."``). Both carry
-  ``comments`` = JSON ``{"channels": [...], "muscles": [...], "kind": ..., "unit": ...}``.
+  arbitrary units): ``processing["ecephys"]["EMG"]``, a ``TimeSeries`` (unit ``"V"`` or
+  ``"a.u."``). Both carry ``comments`` = JSON
+  ``{"channels": [...], "muscles": [...], "kind": ..., "unit": ...}``.
 * the trials table (``start_time``, ``stop_time``, ``outcome`` and every extra column).
 * ``Subject`` (species from metadata, default ``"Mus musculus"``).
 * ``processing["ground_truth"]`` (only when ``session.truth`` is set): one ``TimeSeries`` per
