@@ -107,6 +107,14 @@ def test_xml_round_trip(body):
                                body.site_positions(body.default_qpos))
 
 
+def test_pickle_round_trip(body):
+    import pickle
+    again = pickle.loads(pickle.dumps(body))
+    assert again.xml == body.xml and again.keypoint_sites == body.keypoint_sites
+    assert again.mj_model.nu == body.nu
+    np.testing.assert_allclose(again.default_qpos, body.default_qpos)
+
+
 # ------------------------------------------------------------------ sanity checks
 
 def test_fibre_and_tendon_lengths_over_dense_grid(body):

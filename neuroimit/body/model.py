@@ -69,6 +69,15 @@ class BodyModel:
                               field="default_qpos", expected=f"shape ({m.nq},)")
         self.default_qpos = default_qpos
 
+    _CACHES = ("mj_model", "_mjx", "_joint_ids", "qpos_names")
+
+    def __getstate__(self) -> dict:
+        # compiled models are rebuilt from the XML after unpickling (e.g. on a Dask worker)
+        return {k: v for k, v in self.__dict__.items() if k not in self._CACHES}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
     # ------------------------------------------------------------------ MuJoCo models
     @cached_property
     def mj_model(self):
