@@ -27,8 +27,9 @@ class StacConfig:
     smooth_sd_acc: prior sd of joint angular acceleration (rad/s^2, or m/s^2 for slide and
         root-position coordinates); the temporal smoothness term penalises second differences
         of qpos with sd ``smooth_sd_acc / rate**2``. ``0`` or ``None`` turns smoothing off.
-        The default (3000 rad/s^2, 0.075 rad per frame^2 at 200 Hz) barely touches a real
-        reach (peak ~1000 rad/s^2) but carries the pose through missing frames.
+        The default (1000 rad/s^2, 0.025 rad per frame^2 at 200 Hz) is about the peak of a
+        mouse reach, so it damps keypoint noise without flattening the movement and carries
+        the pose through missing frames.
 
     Pose phase (q-phase):
     n_iter: Levenberg-Marquardt iterations per frame (independent phase).
@@ -49,8 +50,13 @@ class StacConfig:
     calibrate_scales: fit one length scale per body segment (``body.segments``).
     scale_prior_sd: prior sd of log segment scales around 1.
     calibrate_base: for fixed-base bodies, fit the transform between the data frame and the
-        model's world frame: ``"none"``, ``"translation"`` or ``"rigid"`` (translation +
-        rotation). Free-root bodies carry their pose in qpos and ignore this.
+        model's world frame: ``"none"``, ``"translation"``, ``"rigid"`` (translation +
+        rotation) or ``"auto"``: ``"rigid"`` when the most proximal keypoint sits more than
+        ``auto_base_m`` from its site at the rest pose (data in another frame, e.g. the real
+        clips), else ``"none"`` (data already in the model frame, e.g. synthetic sessions;
+        a free base transform would trade off against the offsets). Free-root bodies carry
+        their pose in qpos and ignore this.
+    auto_base_m: threshold of ``"auto"`` (m).
     base_prior_sd_m / base_prior_sd_rad: priors of that transform.
     n_sample_frames: frames per clip used for calibration (evenly spaced over frames with
         at least half of the keypoints present).
@@ -70,7 +76,7 @@ class StacConfig:
 
     noise_sd_m: float = 2e-4
     min_confidence: float = 0.0
-    smooth_sd_acc: float | None = 3000.0
+    smooth_sd_acc: float | None = 1000.0
     n_iter: int = 25
     n_iter_smooth: int = 8
     n_cg: int = 12
@@ -83,16 +89,17 @@ class StacConfig:
     offset_prior_sd_m: float = 2e-3
     calibrate_scales: bool = True
     scale_prior_sd: float = 0.1
-    calibrate_base: str = "translation"
+    calibrate_base: str = "auto"
+    auto_base_m: float = 1e-3
     base_prior_sd_m: float = 0.01
     base_prior_sd_rad: float = 0.3
-    n_sample_frames: int = 50
+    n_sample_frames: int = 500
     n_iter_calib: int = 30
     n_rounds: int = 3
     tol: float = 1e-3
     shared_calibration: bool = False
     initial_offsets: Mapping[str, Any] = field(default_factory=dict)
-    qvel_smooth_s: float = 0.025
+    qvel_smooth_s: float = 0.05
     float64: bool = True
     seed: int = 0
 
@@ -117,9 +124,9 @@ class StacConfig:
             raise ConfigError(f"chunk_overlap={self.chunk_overlap} with chunk_frames="
                               f"{self.chunk_frames}", field="chunk_overlap",
                               expected="less than half of chunk_frames")
-        if self.calibrate_base not in ("none", "translation", "rigid"):
+        if self.calibrate_base not in ("auto", "none", "translation", "rigid"):
             raise ConfigError(f"calibrate_base={self.calibrate_base!r}", field="calibrate_base",
-                              expected="'none', 'translation' or 'rigid'")
+                              expected="'auto', 'none', 'translation' or 'rigid'")
         if self.smooth_sd_acc is not None and self.smooth_sd_acc < 0:
             raise ConfigError(f"smooth_sd_acc={self.smooth_sd_acc}", field="smooth_sd_acc",
                               expected="a positive number, 0 or None (no smoothing)")

@@ -355,10 +355,9 @@ def register_arrays(clips: Sequence[Mapping[str, Any]], view: BodyView,
         if cfg.calibrate_scales and S:
             mask[sl["scales"]] = 1.0
         fixed_base = not view.has_free_root
-        if fixed_base and cfg.calibrate_base in ("translation", "rigid"):
+        base_mode = cfg.calibrate_base if fixed_base else "none"
+        if base_mode != "none":
             mask[sl["base_t"]] = 1.0
-        if fixed_base and cfg.calibrate_base == "rigid":
-            mask[sl["base_r"]] = 1.0
         isd = np.zeros(P)
         isd[sl["offsets"]] = 1.0 / cfg.offset_prior_sd_m
         isd[sl["scales"]] = 1.0 / cfg.scale_prior_sd
@@ -377,13 +376,24 @@ def register_arrays(clips: Sequence[Mapping[str, Any]], view: BodyView,
                     k = order[0]
                     mean = (c["x"][:, k] * c["w"][:, k, None]).sum(0) / wk[k]
                     theta_c[i, sl["base_t"]] = mean - m_rest[k]
+            if base_mode == "auto":
+                far = np.linalg.norm(theta_c[:, sl["base_t"]], axis=1).max() > cfg.auto_base_m
+                base_mode = "rigid" if far else "none"
+                if not far:
+                    mask[sl["base_t"]] = 0.0
+                    theta_c[:, sl["base_t"]] = 0.0
+            if base_mode == "rigid":
+                mask[sl["base_r"]] = 1.0
         prior_c = theta_c.copy()
         group = np.zeros(n_clips, int) if cfg.shared_calibration else np.arange(n_clips)
         n_groups = int(group.max()) + 1
         # --- calibration samples
         samples = [_sample_frames(c["w"], cfg.n_sample_frames) for c in cl]
-        F = max(1, max((sum(samples[i].size for i in range(n_clips) if group[i] == g)
-                        for g in range(n_groups)), default=1))
+        # fixed sample-block size (not the count of usable frames) so the calibration
+        # program keeps one compiled shape for sessions of one length
+        cap_s = [min(cfg.n_sample_frames, c["x"].shape[0]) for c in cl]
+        F = max(1, max(sum(cap_s[i] for i in range(n_clips) if group[i] == g)
+                       for g in range(n_groups)))
         xs = np.zeros((n_groups, F, K, 3))
         ws = np.zeros((n_groups, F, K))
         fill = np.zeros(n_groups, int)
@@ -476,6 +486,7 @@ def register_arrays(clips: Sequence[Mapping[str, Any]], view: BodyView,
                 "timings": dict(run.timings, total_s=_time.perf_counter() - t_start),
                 "n_calibration_frames": int(sum(s.size for s in samples)),
                 "scale_nonlinearity_m": eng.scale_nonlinearity_m,
+                "base_mode": base_mode,
                 "dtype": "float64" if cfg.float64 else "float32"}
     return q_all, theta_c, info
 
