@@ -44,7 +44,8 @@ def test_scales_compose_and_round_trip(body):
 
 
 @pytest.mark.parametrize("scales", [{"humerus": 1.3, "forearm": 0.75, "paw": 1.3},
-                                    {"humerus": 0.75, "forearm": 1.3}])
+                                    {"humerus": 0.5, "forearm": 2.5},
+                                    {"humerus": 2.5, "forearm": 0.5, "paw": 0.5}])
 def test_scaled_model_keeps_muscle_sanity(body, scales):
     b = body.scaled(**scales)
     rep = checks.check_lengths(b, n=8)
@@ -57,11 +58,23 @@ def test_scaled_model_keeps_muscle_sanity(body, scales):
     assert l0b[i] != pytest.approx(l0a[i], rel=1e-3)
 
 
+def test_site_positions_are_linear_in_scale(body):
+    # STAC differentiates positions with respect to scales: every body and site position in
+    # its parent frame must be an affine function of each segment factor
+    for seg in body.segments:
+        m = [body.scaled(**{seg: k}).mj_model for k in (0.8, 1.0, 1.6)]
+        for attr in ("site_pos", "body_pos", "geom_pos"):
+            a, b, c = (getattr(x, attr) for x in m)
+            np.testing.assert_allclose(c - b, 3.0 * (b - a), atol=1e-12, err_msg=f"{seg} {attr}")
+
+
 def test_bad_scales(body):
     with pytest.raises(ConfigError, match="tibia"):
         body.scaled(tibia=1.1)
     with pytest.raises(ConfigError, match="humerus"):
         body.scaled(humerus=-1.0)
+    with pytest.raises(ConfigError, match="biceps_long"):  # too short for the muscles to span
+        body.scaled(humerus=0.4)
 
 
 def test_wrist_option():

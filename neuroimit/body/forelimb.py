@@ -225,9 +225,36 @@ def _quat_y(angle: float) -> tuple[float, float, float, float]:
     return (math.cos(angle / 2), 0.0, math.sin(angle / 2), 0.0)
 
 
-def _segment_scale_of(frame: str, scales: dict[str, float]) -> float:
-    return {"thorax": 1.0, "humerus": scales["humerus"], "forearm": scales["forearm"],
-            "paw": scales["paw"]}[frame]
+#: joint zones (mm from a joint centre along the bone) whose attachments keep their distance
+#: to that joint when a segment is scaled: joint ends (condyles, olecranon, tuberosities) do not
+#: grow with shaft length, so moment arms at the elbow and wrist stay anatomical.
+JOINT_ZONE = 2.5
+
+
+def _scaled_point(frame: str, p, scales: dict[str, float]) -> np.ndarray:
+    """Attachment point (mm, in its frame) -> metres with segment scaling applied.
+
+    thorax: multiplied by the humerus factor (the shoulder girdle grows with the humerus, so
+    every shoulder muscle's geometry scales uniformly and keeps its fibre-length band);
+    humerus: multiplied by its factor except points within ``JOINT_ZONE`` of the elbow, which
+    keep their offset from the elbow; forearm/paw: only the coordinate along the bone (z) is
+    multiplied, and points within ``JOINT_ZONE`` of either end keep their offset from that end.
+    Every point is linear in the scale factor (STAC relies on it).
+    """
+    x, y, z = (float(v) for v in p)
+    if frame == "thorax":
+        return np.array([x, y, z]) * scales["humerus"] * _MM
+    length = SEGMENT_LENGTHS_MM[frame]
+    k = scales[frame]
+    if z < -(length - JOINT_ZONE):           # distal joint zone: keep offset from the joint
+        zz = -length * k + (z + length)
+    elif frame == "humerus":
+        return np.array([x, y, z]) * k * _MM
+    elif z > -JOINT_ZONE:                    # proximal joint zone of forearm / paw
+        zz = z
+    else:
+        zz = z * k
+    return np.array([x, y, zz]) * _MM
 
 
 def muscle_list(wrist: bool) -> tuple[MuscleSpec, ...]:
@@ -258,18 +285,16 @@ def build_xml(*, wrist: bool = False, scales: dict[str, float] | None = None,
         for i, item in enumerate(ms.path):
             if item[0] == "site":
                 _, frame, p = item
-                k = _segment_scale_of(frame, sc)
                 sname = f"{ms.name}_p{i}"
-                sites[frame].append(f'<site name="{sname}" pos="{_f(*(np.array(p) * k * _MM))}" '
+                sites[frame].append(f'<site name="{sname}" pos="{_f(*_scaled_point(frame, p, sc))}" '
                                     f'class="path"/>')
                 parts.append(f'<site site="{sname}"/>')
             else:
                 _, geom, frame, side = item
                 if side is not None:
-                    k = _segment_scale_of(frame, sc)
                     sname = f"{ms.name}_side{i}"
                     sites[frame].append(f'<site name="{sname}" pos="'
-                                        f'{_f(*(np.array(side) * k * _MM))}" class="side"/>')
+                                        f'{_f(*_scaled_point(frame, side, sc))}" class="side"/>')
                     parts.append(f'<geom geom="{geom}_wrap" sidesite="{sname}"/>')
                 else:
                     parts.append(f'<geom geom="{geom}_wrap"/>')
@@ -333,9 +358,9 @@ def build_xml(*, wrist: bool = False, scales: dict[str, float] | None = None,
       <body name="humerus" pos="0 0 0">
         <inertial pos="{_f(0, 0, -L['humerus'] / 2)}" mass="{M['humerus']:.6g}" diaginertia="{_f(*ih)}"/>
         {jh}
-        <geom name="humeral_head" type="sphere" size="{HEAD_RADIUS * _MM}" rgba="0.95 0.9 0.8 1"/>
+        <geom name="humeral_head" type="sphere" size="{HEAD_RADIUS * _MM * sc['humerus']:.12g}" rgba="0.95 0.9 0.8 1"/>
         <geom name="humerus_bone" type="capsule" size="{R['humerus']:.6g}" fromto="{_f(0, 0, -0.8 * _MM, 0, 0, -L['humerus'] + 0.6 * _MM)}"/>
-        <geom name="humeral_head_wrap" class="wrap" type="sphere" size="{HEAD_RADIUS * _MM}"/>
+        <geom name="humeral_head_wrap" class="wrap" type="sphere" size="{HEAD_RADIUS * _MM * sc['humerus']:.12g}"/>
         <geom name="elbow_front_wrap" class="wrap" type="cylinder" size="{_f(ELBOW_FRONT_RADIUS * _MM, 1.2 * _MM)}" pos="{_f(0, 0, -L['humerus'])}" quat="0.70710678 0.70710678 0 0"/>
         <geom name="elbow_wrap" class="wrap" type="cylinder" size="{_f(ELBOW_RADIUS * _MM, 1.2 * _MM)}" pos="{_f(0, 0, -L['humerus'])}" quat="0.70710678 0.70710678 0 0"/>
         <site name="kp_shoulder" class="kp" pos="0 0 0"/>
@@ -477,7 +502,16 @@ def muscle_parameters(wrist: bool = False, humerus: float = 1.0, forearm: float 
         l0_pref = TEMPLATE_SCALE * l0_g * math.cos(pen) * _MM * ratio[i]
         lt_pref = TEMPLATE_SCALE * lt_g * _MM * ratio[i]
         lmin, lmax = float(lens[:, i].min()), float(lens[:, i].max())
-        l0, lt, note = _choose(lmin, lmax, l0_pref, lt_pref)
+        try:
+            l0, lt, note = _choose(lmin, lmax, l0_pref, lt_pref)
+        except ValueError:
+            from ..errors import ConfigError
+            raise ConfigError(
+                f"segment scales {scales} leave muscle {ms.name!r} a path of "
+                f"{lmin * 1e3:.2f}-{lmax * 1e3:.2f} mm over the joint range, which no fibre/"
+                f"tendon split keeps within {FIBRE_BAND} L0", field="scales",
+                expected="segment factors the muscles can span (humerus >= 0.5; checked "
+                         "0.5-2.5 per segment)") from None
         out[ms.name] = MuscleParams(ms.name, ms.row, fmax * math.cos(pen), l0, lt, l0_pref,
                                     lt_pref, lmin, lmax, "; ".join(x for x in (ms.note, note) if x))
     return out
