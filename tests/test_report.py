@@ -98,7 +98,10 @@ def make_tiny_run(root, *, emg=True, trained=True, seed=0):
 @pytest.fixture(scope="module")
 def full_report(tmp_path_factory):
     root = make_tiny_run(tmp_path_factory.mktemp("run") / "tiny")
-    html, js = build_report(root, ccm_samples=5, n_boot=300)
+    # the state-space forecaster (dynamax EM: ~30 s of compilation here) is tested by
+    # neuroimit.dynamics; the report's simplex forecasts exercise the same figure and table
+    html, js = build_report(root, ccm_samples=5, n_boot=300, ccm_surrogates=19,
+                            causal_max_pairs=2, ssm=False)
     return root, html, json.loads(js.read_text()), html.read_text()
 
 
@@ -139,7 +142,14 @@ def test_causal_section_uses_dynamics(full_report):
     # sim:biceps_long's embedding with high skill
     i, j = names.index("sim:biceps_long"), names.index("emg:Biceps")
     assert rho[i, j] > 0.5
-    assert rep["sections"]["causal"]["figures"]
+    # the strongest pairs get surrogate tests (19 surrogates: p >= 0.05) and convergence
+    p = np.array(causal["ccm"]["surrogate_p"], dtype=float)
+    assert np.isfinite(p).sum() >= 2 and np.nanmin(p) == pytest.approx(0.05)
+    assert set(causal["embedding_dimension"]) == set(names)
+    assert causal["forecast_skill"]["rho"] and causal["granger"]["tests"]
+    assert any(k.startswith("simplex") for k in causal["forecast_skill"]["rho"])
+    figs = {f["key"] for f in rep["sections"]["causal"]["figures"]}
+    assert {"embedding", "ccm_matrix", "ccm_convergence", "forecast"} <= figs
 
 
 def test_html_is_self_contained_and_every_figure_is_listed(full_report):

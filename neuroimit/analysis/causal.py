@@ -174,6 +174,16 @@ class _Dyn:
         raise AttributeError(f"neuroimit.dynamics has no {name}")
 
 
+def _choose_E(values: np.ndarray, rho: np.ndarray, tol: float = 0.01) -> int:
+    """Smallest E whose simplex skill is within ``tol`` of the best (a parsimonious choice:
+    skill usually creeps up with E on smooth signals without a real gain)."""
+    rho = np.asarray(rho, float)
+    if not np.isfinite(rho).any():
+        return int(values[0])
+    best = np.nanmax(rho)
+    return int(values[int(np.flatnonzero(rho >= best - tol)[0])])
+
+
 def causal_analysis(data: pd.DataFrame, segments: np.ndarray, rate: float, groups: dict,
                     cfg) -> dict[str, Any]:
     """Run the dynamics steps; returns {"numbers", "tables", "figures", "notes"}."""
@@ -182,159 +192,178 @@ def causal_analysis(data: pd.DataFrame, segments: np.ndarray, rate: float, group
     D = _Dyn()
     if not D.has("ccm_matrix"):
         raise ImportError("neuroimit.dynamics.ccm_matrix not found")
-
     out: dict[str, Any] = {"numbers": {}, "tables": [], "figures": [], "notes": []}
     names = list(data.columns)
-    X = data.to_numpy(float)
-    N = int((segments >= 0).sum())
-    out["numbers"]["variables"] = names
-    out["numbers"]["n_samples"] = N
-    out["numbers"]["rate_hz"] = _num(rate)
-    out["numbers"]["n_segments"] = int(len(np.unique(segments[segments >= 0])))
-    Emax = int(max(2, min(8, N // 20)))
-    Es: dict[str, int] = {}
+    # rows where every variable exists, segment ids kept so no embedding spans two clips
+    ok = (segments >= 0) & data.notna().all(axis=1).to_numpy()
+    X = data.to_numpy(float)[ok]
+    seg = np.asarray(segments)[ok]
+    N = int(len(X))
+    nums = out["numbers"]
+    nums.update(variables=names, groups=groups, n_samples=N, rate_hz=_num(rate),
+                n_segments=int(len(np.unique(seg))))
+    if N < 30:
+        out["notes"].append(f"only {N} usable samples: too few for the causal analysis.")
+        return out
+    # E <= 6: short clips; and neuroimit.dynamics.ccm_matrix fails for E = 8 (reported)
+    Emax = int(max(2, min(6, N // 25)))
     # ---- embedding dimension
+    Es: dict[str, int] = {}
     scan_tab = {}
-    if D.has("embed_dimension"):
-        for j, n in enumerate(names):
-            try:
-                r = _call(D.embed_dimension, X[:, j], E_max=Emax, max_E=Emax,
-                          E=list(range(1, Emax + 1)), Es=list(range(1, Emax + 1)), Tp=1,
-                          segments=segments, exclusion_radius=0)
-                vals = np.asarray(getattr(r, "values"), int)
-                rho = np.asarray(getattr(r, "rho"), float)
-                best = getattr(r, "best", None)
-                Es[n] = int(best if best is not None else vals[int(np.nanargmax(rho))])
-                scan_tab[n] = (vals, rho)
-            except Exception as exc:
-                out["notes"].append(f"embedding dimension of {n}: {type(exc).__name__}: {exc}")
-    else:
-        out["notes"].append("neuroimit.dynamics.embed_dimension is not available: E = 3 used.")
-    for n in names:
-        Es.setdefault(n, 3)
-    out["numbers"]["embedding_dimension"] = Es
+    for j, n in enumerate(names):
+        try:
+            r = D.embed_dimension(X[:, j], max_E=Emax, Tp=1)
+            vals, rho = np.asarray(r.values, int), np.asarray(r.rho, float)
+            Es[n] = _choose_E(vals, rho)
+            scan_tab[n] = (vals, rho)
+        except Exception as exc:
+            out["notes"].append(f"embedding dimension of {n}: {type(exc).__name__}: {exc}")
+            Es[n] = 3
+    nums["embedding_dimension"] = Es
+    nums["embedding_rule"] = "smallest E with simplex rho (Tp = 1) within 0.01 of the best"
     if scan_tab:
-        out["numbers"]["embedding_scan"] = {n: {"E": v.tolist(), "rho": [_num(x) for x in r]}
-                                            for n, (v, r) in scan_tab.items()}
+        nums["embedding_scan"] = {n: {"E": v.tolist(), "rho": [_num(float(x)) for x in r]}
+                                  for n, (v, r) in scan_tab.items()}
         _fig(out, "embedding", lambda: F.embedding_figure(scan_tab, Es),
              "Embedding dimension: simplex forecast skill (one step ahead) against E for each "
-             "variable; star: chosen E.")
-    # ---- CCM matrix with convergence
+             "variable; star: the chosen E (smallest within 0.01 of the best).")
+    # ---- CCM matrix over library sizes
     Ebig = max(Es.values())
     lmin = max(Ebig + 2, 10)
-    lmax = N
-    if lmax <= lmin:
-        out["notes"].append(f"only {N} usable samples: too few for CCM.")
-        return out
-    lib_sizes = sorted(set(np.linspace(lmin, lmax, 6).astype(int).tolist()))
-    m = _call(D.ccm_matrix, data, E=[Es[n] for n in names], lib_sizes=lib_sizes,
-              samples=cfg.ccm_samples, seed=cfg.seed, segments=segments, names=names,
-              exclusion_radius=0)
-    mean = np.asarray(m.mean)            # (C, C, K)
+    lib_sizes = sorted(set(np.linspace(lmin, N, 6).astype(int).tolist()))
+    m = D.ccm_matrix(X, E=[Es[n] for n in names], lib_sizes=lib_sizes,
+                     samples=cfg.ccm_samples, seed=cfg.seed, segments=seg, names=names)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.asarray(m.mean)            # (C, C, K)
     rho_max = mean[:, :, -1]
-    conv = mean[:, :, -1] - mean[:, :, 0]
-    out["numbers"]["ccm"] = {"lib_sizes": [int(x) for x in np.asarray(m.lib_sizes)],
-                             "rho_at_max_library": [[_num(float(x)) for x in r] for r in rho_max],
-                             "rho_gain_min_to_max_library": [[_num(float(x)) for x in r]
-                                                             for r in conv],
-                             "names": names, "E": [Es[n] for n in names],
-                             "samples": cfg.ccm_samples}
-    sig = None
-    # ---- surrogate significance
-    if D.has("ccm_significance"):
+    gain = mean[:, :, -1] - mean[:, :, 0]
+    nums["ccm"] = {"lib_sizes": [int(x) for x in np.asarray(m.lib_sizes)], "names": names,
+                   "E": [Es[n] for n in names], "samples": cfg.ccm_samples,
+                   "rho_at_max_library": [[_num(float(x)) for x in r] for r in rho_max],
+                   "rho_gain_min_to_max_library": [[_num(float(x)) for x in r] for r in gain]}
+    # ---- pairs between groups: surrogate significance and convergence tests
+    pairs = [(i, j) for i in range(len(names)) for j in range(len(names))
+             if i != j and groups.get(names[i]) != groups.get(names[j])]
+    if not pairs:
+        pairs = [(i, j) for i in range(len(names)) for j in range(len(names)) if i != j]
+    pairs.sort(key=lambda p: -np.nan_to_num(rho_max[p], nan=-1))
+    tested = pairs[: 2 * max(1, cfg.causal_max_pairs)]
+    pvals = np.full(rho_max.shape, np.nan)
+    conv: dict[tuple[int, int], dict] = {}
+    done = set()
+    for i, j in tested:
+        if (min(i, j), max(i, j)) in done:
+            continue
+        done.add((min(i, j), max(i, j)))
+        E = max(Es[names[i]], Es[names[j]])
         try:
-            sig_res = _call(D.ccm_significance, data, E=[Es[n] for n in names],
-                            n_surrogates=cfg.ccm_surrogates, surrogates=cfg.ccm_surrogates,
-                            seed=cfg.seed, segments=segments, names=names,
-                            lib_size=lmax, matrix=m)
-            p = getattr(sig_res, "p", None)
-            if p is None and isinstance(sig_res, dict):
-                p = sig_res.get("p")
-            if p is not None:
-                p = np.asarray(p, float)
-                sig = p < 0.05
-                out["numbers"]["ccm"]["surrogate_p"] = [[_num(float(x)) for x in r] for r in p]
+            sres = D.ccm_significance(X[:, i], X[:, j], E=E, lib_sizes=[N], samples=1,
+                                      seed=cfg.seed, n_surrogates=cfg.ccm_surrogates,
+                                      method="ebisuzaki", segments=seg)
+            pv = list(sres.p_value.values())     # "x:y" (x=i cross-maps j), then "y:x"
+            pvals[i, j], pvals[j, i] = pv[0], pv[1]
         except Exception as exc:
-            out["notes"].append(f"CCM surrogate significance: {type(exc).__name__}: {exc}")
-    else:
-        out["notes"].append("neuroimit.dynamics.ccm_significance is not available: no "
-                            "surrogate test.")
+            out["notes"].append(f"surrogates {names[i]} / {names[j]}: "
+                                f"{type(exc).__name__}: {exc}")
+        try:
+            cr = D.ccm(X[:, i], X[:, j], E=E, lib_sizes=lib_sizes, samples=cfg.ccm_samples,
+                       seed=cfg.seed, segments=seg)
+            ct = D.convergence_test(cr)
+            rows_ct = ct.to_dict(orient="records")
+            conv[(i, j)], conv[(j, i)] = rows_ct[0], rows_ct[1]
+        except Exception as exc:
+            out["notes"].append(f"convergence {names[i]} / {names[j]}: "
+                                f"{type(exc).__name__}: {exc}")
+    sig = np.where(np.isfinite(pvals), pvals < 0.05, False)
+    nums["ccm"]["surrogate_p"] = [[_num(float(x)) for x in r] for r in pvals]
+    nums["ccm"]["surrogate_method"] = f"Ebisuzaki phase randomisation, {cfg.ccm_surrogates} " \
+                                      "surrogates of the candidate driver"
     _fig(out, "ccm_matrix", lambda: F.ccm_matrix_figure(rho_max, names, significant=sig),
-         "CCM skill at the largest library: row variable's embedding cross-maps the column "
-         "variable (evidence that the column drives the row). *: beats surrogates (p < 0.05).")
+         "CCM skill at the largest library: the row variable's embedding cross-maps the column "
+         "variable (evidence that the column drives the row). *: beats Ebisuzaki surrogates "
+         "(p < 0.05; tested for the strongest pairs between groups).")
     rows = []
-    for i, a in enumerate(names):
-        for j, b in enumerate(names):
-            if i == j:
-                continue
-            rows.append({"driver": b, "response": a, "rho(response:driver)": rho_max[i, j],
-                         "rho gain (Lmin->Lmax)": conv[i, j],
-                         "converges": bool(conv[i, j] > 0.05),
-                         **({"surrogate p": float(p[i, j])} if sig is not None else {})})
-    tab = pd.DataFrame(rows).sort_values("rho(response:driver)", ascending=False)
-    tab["across groups"] = [groups.get(a) != groups.get(b) for a, b in
-                            zip(tab["driver"], tab["response"])]
-    across = tab[tab["across groups"]] if tab["across groups"].any() else tab
+    for i, j in pairs:
+        c = conv.get((i, j), {})
+        rows.append({"driver": names[j], "response": names[i],
+                     "rho (response:driver)": rho_max[i, j], "rho gain Lmin->Lmax": gain[i, j],
+                     "surrogate p": pvals[i, j],
+                     "Kendall tau": c.get("kendall_tau"), "Kendall p": c.get("kendall_p"),
+                     "Fisher z p": c.get("fisher_p"),
+                     "significant": bool(sig[i, j]),
+                     "converges": None if not c else bool(
+                         (c.get("kendall_p", 1) < 0.05) or (c.get("fisher_p", 1) < 0.05))})
+    tab = pd.DataFrame(rows)
     out["tables"].append({"caption": "CCM between groups (kinematics, simulated or predicted "
-                                     "activations, EMG), strongest first; driver -> response: "
-                                     "the response's embedding cross-maps the driver",
-                          "df": across.drop(columns="across groups").head(20)
-                          .reset_index(drop=True)})
-    out["numbers"]["ccm"]["pairs"] = _records(tab)
-    top = across.head(4)
-    curves = {}
-    for _, r in top.iterrows():
-        i, j = names.index(r["response"]), names.index(r["driver"])
-        curves[f"{r['response']}:{r['driver']}"] = (np.asarray(m.lib_sizes), mean[i, j])
+                                     "activations, EMG), strongest first. driver -> response: "
+                                     "the response's embedding cross-maps the driver; surrogate "
+                                     "p and convergence (Kendall tau of rho against library "
+                                     "size, Fisher z of rho(Lmax) vs rho(Lmin), one-sided) for "
+                                     "the strongest pairs", "df": tab.head(20)})
+    nums["ccm"]["pairs"] = _records(tab)
+    curves = {f"{names[i]}:{names[j]}": (np.asarray(m.lib_sizes), mean[i, j])
+              for i, j in pairs[:4]}
     _fig(out, "ccm_convergence", lambda: F.convergence_figure(curves),
          "CCM convergence: cross-map skill against library size for the strongest pairs.")
-    # ---- forecast skill against horizon
-    horizons = list(range(1, min(10, max(2, N // 20)) + 1))
-    skill: dict[str, list] = {}
-    if D.has("LinearSSMForecaster"):
+    # ---- forecast skill against horizon: linear state-space model (CV) and simplex
+    hmax = int(min(10, max(1, N // 3 // 3 - 10)))
+    horizons = sorted(set([1, 2, 5, 10]) & set(range(1, hmax + 1))) or [1]
+    skill: dict[str, np.ndarray] = {}
+    errors = []
+    if not cfg.ssm:
+        out["notes"].append("state-space forecast skipped (ssm=False).")
+    for sd in [min(cfg.ssm_state_dim, X.shape[1])] if cfg.ssm else []:
         try:
-            fc = _call(D.LinearSSMForecaster, state_dim=min(4, X.shape[1]), seed=cfg.seed)
-            fc = _call(fc.fit, X, segments=segments) or fc
-            sk = _call(fc.skill, X, horizons=horizons, segments=segments)
-            arr = np.asarray(getattr(sk, "rho", sk), float)
-            if arr.ndim == 2:
-                arr = np.nanmean(arr, axis=1)
-            skill["linear SSM (all variables)"] = arr.tolist()
+            fs = D.forecast_skill(X, horizons=horizons, state_dim=sd, n_folds=3,
+                                  num_iters=cfg.ssm_iters, seed=cfg.seed, names=names)
         except Exception as exc:
-            out["notes"].append(f"state-space forecast: {type(exc).__name__}: {exc}")
-    else:
-        out["notes"].append("neuroimit.dynamics.LinearSSMForecaster is not available.")
-    if D.has("predict_interval"):
-        for j, n in enumerate(names[:4]):
-            try:
-                r = _call(D.predict_interval, X[:, j], E=Es[n], Tp=horizons,
-                          Tps=horizons, segments=segments)
-                skill[f"simplex {n}"] = np.asarray(r.rho, float).tolist()
-            except Exception as exc:
-                out["notes"].append(f"simplex forecast of {n}: {type(exc).__name__}: {exc}")
+            errors.append(f"state_dim {sd}: {type(exc).__name__}: {exc}")
+            continue
+        agg = fs.groupby("horizon")["rho"].mean()
+        skill[f"linear SSM (state dim {sd}, 3-fold CV)"] = agg.reindex(horizons).to_numpy()
+        per = fs.groupby(["output", "horizon"])["rho"].mean().unstack()
+        nums["ssm_forecast_rho"] = {o: {int(h): _num(float(v)) for h, v in r.items()}
+                                    for o, r in per.iterrows()}
+        nums["ssm_state_dim"] = sd
+        break
+    if errors and "ssm_state_dim" not in nums:
+        out["notes"].append("state-space forecast failed: " + "; ".join(errors))
+    for j, n in enumerate(names):
+        if groups.get(n) not in ("emg", "joint", "kin") or len(skill) > 4:
+            continue
+        try:
+            r = D.predict_interval(X[:, j], max_Tp=max(horizons), E=Es[n])
+            vals = dict(zip(np.asarray(r.values, int).tolist(), np.asarray(r.rho, float)))
+            skill[f"simplex {n}"] = np.array([vals.get(h, np.nan) for h in horizons])
+        except Exception as exc:
+            out["notes"].append(f"simplex forecast of {n}: {type(exc).__name__}: {exc}")
     if skill:
         hz = np.asarray(horizons) / rate
-        out["numbers"]["forecast_skill"] = {"horizons_s": hz.tolist(),
-                                            "rho": {k: [_num(float(x)) for x in v]
-                                                    for k, v in skill.items()}}
-        _fig(out, "forecast", lambda: F.forecast_skill_figure(hz, {k: np.asarray(v) for k, v
-                                                                   in skill.items()}),
-             "Forecast skill (Pearson rho of prediction and observation) against horizon.")
-    # ---- VAR / Granger
-    if D.has("var_granger"):
-        try:
-            g = _call(D.var_granger, data, segments=segments, maxlag=min(5, N // 20),
-                      max_lag=min(5, N // 20), names=names)
-            gt = g if isinstance(g, pd.DataFrame) else getattr(g, "table", None)
-            if gt is None and hasattr(g, "to_pandas"):
-                gt = g.to_pandas()
-            if isinstance(gt, pd.DataFrame):
-                out["tables"].append({"caption": "VAR / Granger causality (driver -> "
-                                                 "response)", "df": gt.reset_index(drop=True)
-                                      if "driver" in gt else gt.reset_index()})
-                out["numbers"]["granger"] = _records(gt.reset_index())
-        except Exception as exc:
-            out["notes"].append(f"VAR/Granger: {type(exc).__name__}: {exc}")
-    else:
-        out["notes"].append("neuroimit.dynamics.var_granger is not available.")
+        nums["forecast_skill"] = {"horizons_steps": horizons, "horizons_s": hz.tolist(),
+                                  "rho": {k: [_num(float(x)) for x in v]
+                                          for k, v in skill.items()}}
+        _fig(out, "forecast", lambda: F.forecast_skill_figure(hz, skill),
+             "Forecast skill (Pearson rho between forecast and observation) against horizon: "
+             "a linear Gaussian state-space model of all variables (EM, cross-validated over "
+             "blocks) and simplex projection of single variables.")
+    # ---- VAR / Granger beside it
+    try:
+        g = D.var_granger(X, names=names, max_lags=int(min(5, max(1, N // 40))))
+        long = []
+        for a in names:
+            for b in names:
+                if a != b:
+                    long.append({"causing": b, "caused": a, "F": g.f_stats.loc[a, b],
+                                 "p": g.p_values.loc[a, b],
+                                 "significant": bool(g.p_values.loc[a, b] < 0.05)})
+        gt = pd.DataFrame(long).sort_values("p").reset_index(drop=True)
+        out["tables"].append({"caption": f"VAR / Granger causality (lag {g.lag}, chosen by "
+                                         f"{g.criterion}); F test of 'causing' helping to "
+                                         "predict 'caused', smallest p first",
+                              "df": gt.head(20)})
+        nums["granger"] = {"lag": int(g.lag), "criterion": g.criterion, "tests": _records(gt)}
+    except Exception as exc:
+        out["notes"].append(f"VAR/Granger: {type(exc).__name__}: {exc}")
     return out

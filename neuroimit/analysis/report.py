@@ -18,6 +18,7 @@ import html as _html
 import json
 import os
 import tempfile
+import time as _time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,11 @@ class ReportConfig:
         threshold (m). n_boot: bootstrap resamples. seed: every random step.
     causal: run the dynamics section. causal_max_vars: at most this many variables in the CCM
         matrix (joint angles, activations, EMG; CCM cost grows with its square).
-    ccm_samples / ccm_surrogates: random libraries per size / surrogate series per pair.
+    ccm_samples / ccm_surrogates: random libraries per size / surrogate series per pair
+        (99 surrogates: smallest attainable p 0.01). causal_max_pairs: pairs (strongest
+        between groups) given surrogate and convergence tests. ssm: fit the linear state-space
+        forecaster (dynamax EM, the slowest step); ssm_iters / ssm_state_dim: its EM
+        iterations and latent dimension.
     emg_map: EMG channel -> simulated muscle (default: the body's emg_map, else by name).
     """
 
@@ -60,7 +65,11 @@ class ReportConfig:
     causal: bool = True
     causal_max_vars: int = 8
     ccm_samples: int = 20
-    ccm_surrogates: int = 19
+    ccm_surrogates: int = 99
+    causal_max_pairs: int = 6
+    ssm: bool = True
+    ssm_iters: int = 30
+    ssm_state_dim: int = 2
     emg_map: dict[str, str] | None = None
     title: str | None = None
 
@@ -754,14 +763,19 @@ def collect_report(run_dir, *, session=None, **kwargs) -> tuple[dict, list[dict]
             env = _emg_envelopes(rd.session, emg_cfg)
         except Exception as exc:
             rep["problems"].append(f"EMG processing: {type(exc).__name__}: {exc}")
+    timings: dict[str, float] = {}
+
     def safe(sid: str, title: str, fn, *a):
         # one failing section must not take the others down: it becomes a note
+        t0 = _time.perf_counter()
         try:
             return fn(*a)
         except Exception as exc:
             rep["problems"].append(f"section {sid}: {type(exc).__name__}: {exc}")
             return {"id": sid, "title": title, "tables": [], "notes": [
                 f"This section failed: {type(exc).__name__}: {exc}"]}
+        finally:
+            timings[sid] = round(_time.perf_counter() - t0, 3)
 
     sections = [safe("data", "Data summary", _section_data, rd, rep, env),
                 safe("registration", "Registration quality (STAC)", _section_registration,
@@ -789,6 +803,7 @@ def collect_report(run_dir, *, session=None, **kwargs) -> tuple[dict, list[dict]
                         for f in s.get("figures", [])],
             "summary": [[str(k), str(v)] for k, v in s.get("kv", [])]})
     rep["headline"] = _clean(rep["headline"])
+    rep["timings_s"] = timings
     return rep, sections
 
 
