@@ -151,6 +151,11 @@ def test_generic_free_root_body(tmp_path):
     assert lr1[0] > lr0[0]  # the thigh muscle got longer with the thigh
     with pytest.raises(ConfigError, match="torso"):
         b.scaled(torso=1.2)
+    # grid checks need limited hinges; explicit postures work for any body
+    with pytest.raises(ConfigError, match="limited hinge"):
+        checks.check_lengths(b)
+    rep = checks.check_lengths(b, np.tile(b.default_qpos, (3, 1)))
+    assert rep.muscles == ("quad",) and rep.n_postures == 3
 
 
 def test_generic_body_keypoint_errors(tmp_path):

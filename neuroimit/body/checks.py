@@ -113,9 +113,18 @@ def _model(body):
 
 
 def _ranges(body) -> np.ndarray:
+    """Joint ranges for grid checks: every joint must be a limited hinge or slide."""
+    import mujoco
+    from ..errors import ConfigError
+    m = _model(body)
     r = np.asarray(body.joint_ranges, float)
-    if not np.all(np.isfinite(r)):
-        raise ValueError("grid checks need finite joint ranges (limited joints)")
+    simple = all(int(m.jnt_type[m.joint(j).id]) in (int(mujoco.mjtJoint.mjJNT_HINGE),
+                                                    int(mujoco.mjtJoint.mjJNT_SLIDE))
+                 for j in body.joint_names)
+    if not simple or not np.all(np.isfinite(r)):
+        raise ConfigError("grid checks need every joint to be a limited hinge or slide",
+                          file=getattr(body, "name", None), field="joints",
+                          expected="pass postures (qpos) explicitly for other bodies")
     return r
 
 
