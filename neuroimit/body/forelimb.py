@@ -5,7 +5,7 @@ Geometry (all lengths in mm in the tables below, converted to metres in the XML)
 * frame: x rostral (forward), y left, z up; the shoulder (glenohumeral centre) is the world
   origin and the scapula/thorax is fixed (no free root);
 * zero pose: humerus hanging straight down (-z); forearm at an interior elbow angle of
-  ``ELBOW_ZERO_INTERIOR`` (1.6 rad, so the forearm points forward); paw in line with the
+  ``ELBOW_ZERO_INTERIOR`` (1.9 rad, so the forearm points forward-down); paw in line with the
   forearm;
 * segment lengths: humerus 12 mm, forearm (elbow-wrist) 10 mm, paw (wrist-paw keypoint) 4.5 mm
   (real reach markers: shoulder-elbow ~12 mm, elbow-wrist ~9-10 mm, wrist-paw ~4-4.6 mm);
@@ -76,7 +76,7 @@ SEGMENT_MASS = {"humerus": 0.126e-3, "forearm": (0.713 + 0.053) * 1e-3, "paw": 0
 #: bone radii (mm) used for visual capsules and inertia
 SEGMENT_RADIUS_MM = {"humerus": 0.55, "forearm": 0.5, "paw": 0.6}
 
-#: (name, axis in the parent-aligned frame, range rad, damping N m s/rad, armature kg m^2)
+#: (name, axis in the parent-aligned frame, range rad)
 JOINTS: tuple[tuple[str, tuple[float, float, float], tuple[float, float]], ...] = (
     ("shoulder_elevation", (-1.0, 0.0, 0.0), (-0.5, 2.75)),
     ("shoulder_extension", (0.0, 1.0, 0.0), (-1.46, 2.2)),
