@@ -185,3 +185,21 @@ def test_ccm_bad_inputs(logistic):
         ccm(x[:100], y[:90], E=2, lib_sizes=[50])
     with pytest.raises(ConfigError, match="surrogate method"):
         surrogates(x, 2, "bogus")
+
+
+def test_cli_ccm_and_granger(tmp_path, logistic):
+    from typer.testing import CliRunner
+
+    from neuroimit.cli import app
+    x, y = logistic
+    csv = tmp_path / "xy.csv"
+    pd.DataFrame({"x": x[:400], "y": y[:400]}).to_csv(csv, index=False)
+    out = tmp_path / "ccm.csv"
+    res = CliRunner().invoke(app, ["ccm", str(csv), "--x", "x", "--y", "y", "--samples", "10",
+                                   "--lib-sizes", "10,100,390", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out)
+    direct = ccm(x[:400], y[:400], E=2, lib_sizes=[10, 100, 390], samples=10, seed=0)
+    np.testing.assert_allclose(table["y:x"], direct.mean_yx)
+    res = CliRunner().invoke(app, ["granger", str(csv), "--columns", "x,y", "--max-lags", "3"])
+    assert res.exit_code == 0 and "VAR lag" in res.output

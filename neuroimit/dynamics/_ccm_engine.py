@@ -261,7 +261,8 @@ def _run_order(data: CrossMapData, libs: np.ndarray, k: int, excl: int, K: int):
     rowoff = (np.arange(M, dtype=np.int32) * Kp)[None, :]
     first = _FIRST.astype(np.int32)
     first[first == 8] = 7  # absent slots read a harmless candidate, overwritten later
-    table = data.byte_table(k, excl, Kp) if T == 1 and M <= 200_000 else None
+    # the per-point table pays when many libraries reuse it (building it costs ~M*650)
+    table = data.byte_table(k, excl, Kp) if T == 1 and M <= 20_000 else None
     tbl_off = (np.arange(M, dtype=np.intp) * 256)[None, :]
     for a in range(0, S, B):
         b = min(a + B, S)
@@ -403,18 +404,20 @@ def _order_K(M: int, L: int, k: int, S: int) -> int | None:
 
 
 def choose_strategy(M: int, L: int, k: int, S: int, D: int) -> tuple[str, int | None]:
-    """('full'|'order'|'brute', K) by a rough cost model (element operations, CPU numpy)."""
+    """('full'|'order'|'brute'|'kdtree', K) by a cost model in microseconds per predicted
+    point, calibrated on the 2-core development machine (N = 2,000 .. 100,000)."""
     if L >= M:
         return "full", None
     f = L / M
-    brute = M * L * (D + 6.0)
+    cost = {"brute": 0.6 + 0.12 * L * (D + 1) / 3.0,
+            "kdtree": 2.0 + 0.2 * np.log2(max(L, 2)) * (k + 1) / 4.0}
     K = _order_K(M, L, k, S)
-    if K is None:
-        return "brute", None
-    blocks = sum(binom.cdf(k - 1, 8 * b, f) if b else 1.0 for b in range(K // 8))
-    fallback = binom.cdf(k - 1, K, f) * L * (D + 6.0)
-    order = M * (blocks * 40.0 + fallback)
-    return ("order", K) if order < brute else ("brute", None)
+    if K is not None:
+        blocks = sum(binom.cdf(k - 1, 8 * b, f) for b in range(1, K // 8))
+        fallback = binom.cdf(k - 1, K, f) * cost["brute"]
+        cost["order"] = 0.4 + 2.4 * blocks + fallback
+    best = min(cost, key=cost.get)
+    return best, (K if best == "order" else None)
 
 
 def cross_map_rho(data: CrossMapData, libs: np.ndarray, k: int, excl: int = 0,
@@ -434,7 +437,7 @@ def cross_map_rho(data: CrossMapData, libs: np.ndarray, k: int, excl: int = 0,
         if name == "order":
             K = _order_K(M, L, k, S) or 128
     if name == "full":
-        K = min(M - 1, k + 2 * excl + 1)
+        K = min(M - 1, k)
         preds = _run_order(data, libs[:1], k, excl, K)
         r = rho_over_points(preds, data.Y)
         return np.repeat(r, S, axis=0)
