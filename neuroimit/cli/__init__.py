@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 import traceback
+import warnings
 
 import typer
 
@@ -61,9 +62,14 @@ for _area in _AREAS:
             raise
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map errors to exit codes."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.formatwarning = _one_line_warning  # users see 'warning: ...', not source lines
     debug = "--debug" in argv or bool(os.environ.get("NEUROIMIT_DEBUG"))
     try:
         rv = app(args=argv, prog_name="neuroimit", standalone_mode=False)

@@ -15,6 +15,9 @@ def info(
     path: str = typer.Argument(..., help="A saved session (.nc/.h5 from Session.save) or, "
                                          "when loaders are installed, an NWB file or URI."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    keypoint_unit: str = typer.Option(None, "--keypoint-unit", help="True length unit of the "
+                                      "keypoints when the file's own unit is wrong (m, cm, mm, "
+                                      "um), e.g. legacy files that say 'pixels' for 3D data."),
 ):
     """Print a readable summary of a session: keypoints, EMG channels, rates, duration, trials."""
     from ..session import Session, load_session_file
@@ -24,7 +27,7 @@ def info(
     except ImportError:
         load_session = None
     if load_session is not None:
-        sess = load_session(path)
+        sess = load_session(path, **({"keypoint_unit": keypoint_unit} if keypoint_unit else {}))
     else:
         sess = load_session_file(path)
     assert isinstance(sess, Session)

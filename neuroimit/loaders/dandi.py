@@ -20,7 +20,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import ConfigError, DataError, NetworkError
-from .remote import _atomic_write, default_cache_dir, safe_url
+from ..atomic import write_bytes_atomic
+from .remote import default_cache_dir, safe_url
 
 __all__ = ["DandiRef", "ResolvedAsset", "parse_dandi", "is_dandi_source", "safe_asset_path",
            "resolve_asset", "list_sessions", "dandi_cache_path", "DEFAULT_API_URL"]
@@ -198,7 +199,7 @@ def _remember(cache: Path, ref: DandiRef, asset: ResolvedAsset) -> None:
     rec = asdict(asset)
     rec["content_url"] = None  # presigned URLs expire; re-resolve online
     idx[_index_key(ref)] = rec
-    _atomic_write(p, json.dumps(idx, indent=1).encode())
+    write_bytes_atomic(p, json.dumps(idx, indent=1).encode())
 
 
 def _recall(cache: Path, ref: DandiRef) -> ResolvedAsset | None:

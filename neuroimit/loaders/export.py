@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ..atomic import atomic_path
 from ..errors import DataError
 
 __all__ = ["add_registration", "add_rollout", "add_table", "REGISTRATION_MODULE",
@@ -67,9 +67,7 @@ def _append(nwb_path: str | os.PathLike, out_path: str | os.PathLike | None,
         raise DataError("output file already exists", file=str(out),
                         expected="a new path, or overwrite=True")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp.nwb", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out, suffix=".tmp.nwb") as tmp:
         shutil.copyfile(src, tmp)
         try:
             io = NWBHDF5IO(tmp, mode="a")
@@ -84,10 +82,6 @@ def _append(nwb_path: str | os.PathLike, out_path: str | os.PathLike | None,
             io.write(nwb)
         finally:
             io.close()
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return out
 
 

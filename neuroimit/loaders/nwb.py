@@ -298,7 +298,7 @@ def _length_factor(unit: str, user_unit: str | None, kp: np.ndarray, label: str,
     if unit in PIXEL_UNITS:
         raise DataError(f"pose unit {unit!r} cannot be right for 3D keypoints{span}",
                         file=label, field=f"{where} unit",
-                        expected="pass keypoint_unit= with the true unit: m, cm, mm or um")
+                        expected="the true unit via keypoint_unit= (CLI: --keypoint-unit): m, cm, mm or um")
     raise DataError(f"unknown pose unit {unit!r}{span}", file=label, field=f"{where} unit",
                     expected="m, cm, mm or um (or pass keypoint_unit=)")
 

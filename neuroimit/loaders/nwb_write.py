@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..atomic import atomic_path
 from ..errors import DataError
 from ..session import Session
 
@@ -323,14 +323,7 @@ def write_nwb(session: Session, path: str | os.PathLike, *, overwrite: bool = Fa
                         expected="a new path, or overwrite=True (--overwrite)")
     path.parent.mkdir(parents=True, exist_ok=True)
     nwb = build_nwbfile(session)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.nwb", dir=path.parent)
-    os.close(fd)
-    os.remove(tmp)  # pynwb refuses to open an existing file in mode "w-"
-    try:
+    with atomic_path(path, suffix=".tmp.nwb") as tmp:
         with NWBHDF5IO(tmp, mode="w") as io:
             io.write(nwb)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path

@@ -32,6 +32,7 @@ import io
 
 import numpy as np
 
+from ..atomic import write_bytes_atomic
 from ..errors import NetworkError
 
 __all__ = ["HTTPConfig", "RemoteFile", "download", "safe_url", "default_cache_dir",
@@ -233,7 +234,7 @@ class RemoteFile(io.RawIOBase):
             with open(self.dir / "data", "wb") as fh:
                 fh.truncate(self.size)
             np.zeros(self.n_blocks, np.uint8).tofile(self.dir / "map")
-            _atomic_write(meta_p, json.dumps({"key": self.key, "size": self.size,
+            write_bytes_atomic(meta_p, json.dumps({"key": self.key, "size": self.size,
                                               "block": self.block}).encode())
             if first is not None:
                 self._store(0, first[: min(self.block, self.size)])
@@ -287,7 +288,7 @@ class RemoteFile(io.RawIOBase):
     def _flush_map(self) -> None:
         if hasattr(self, "_data"):
             self._data.flush()
-        _atomic_write(self.dir / "map", self._map.tobytes())
+        write_bytes_atomic(self.dir / "map", self._map.tobytes())
 
     def _ensure(self, b0: int, b1: int) -> None:
         """Fetch blocks ``b0..b1`` (inclusive) that are not cached, in contiguous runs."""
@@ -378,17 +379,6 @@ class RemoteFile(io.RawIOBase):
     def cached_fraction(self) -> float:
         """Share of the file's blocks held in the cache."""
         return float(self._map.mean()) if self._map.size else 0.0
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # ---------------------------------------------------------------------------- downloads
