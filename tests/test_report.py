@@ -224,3 +224,55 @@ def test_probe_detects_a_broken_figure(browser, tmp_path):
     res = render_check(page, chromium=browser)
     assert res["n_images"] == 1 and res["decoded"] == 0
     assert res["errors"] and "undefined_function" in res["errors"][0]
+
+
+def test_imitation_rollout_file_is_placed_on_trials(tmp_path):
+    """A neuroimit.imitation.Rollout (clip-relative times, window names, clips of different
+    lengths) as the pipeline's evaluate stage writes it."""
+    imitation = pytest.importorskip("neuroimit.imitation")
+    Rollout = getattr(imitation, "Rollout", None)
+    if Rollout is None:
+        pytest.skip("neuroimit.imitation has no Rollout in this checkout")
+    root = make_tiny_run(tmp_path / "run", trained=False)
+    sess = Session.load(root / "session.nc")
+    with h5py.File(root / "registration.h5") as f:
+        qpos = f["qpos"][()]
+        kp = f["model_keypoints"][()]
+    # truth activations recomputed as in make_tiny_run, EMG leads them by 20 ms
+    t = sess.time
+    tf = sess.emg.time
+    act_fine = np.stack([np.concatenate([_bumps(tf[:T_CLIP * 10], 10 * c + m)
+                                         for c in range(N_CLIPS)]) for m in range(4)], 1)
+    act = np.stack([np.interp(t - 0.02, tf, act_fine[:, m]) for m in range(4)], 1)
+    lens = [100, 90, 100, 80]        # windows shorter than the trials for two clips
+    series = {k: [] for k in ("time", "qpos", "ref_qpos", "keypoints", "ref_keypoints",
+                              "excitation", "activation", "force", "latent")}
+    for c, L in enumerate(lens):
+        sl = slice(c * T_CLIP, c * T_CLIP + L)
+        series["time"].append(np.arange(L) / RATE)
+        series["qpos"].append(qpos[sl] + 0.01)
+        series["ref_qpos"].append(qpos[sl])
+        series["keypoints"].append(kp[sl] + 0.0003)
+        series["ref_keypoints"].append(kp[sl])
+        series["activation"].append(act[sl])
+        series["excitation"].append(act[sl])
+        series["force"].append(-act[sl])
+        series["latent"].append(np.c_[qpos[sl], np.zeros((L, 2))])
+    roll = Rollout(clip_names=[f"tiny_w{c:03d}" for c in range(N_CLIPS)],
+                   held_out=np.array([False, False, False, True]),
+                   qpos_names=["shoulder_elevation", "shoulder_extension", "shoulder_rotation",
+                               "elbow_flexion"], muscle_names=MUSCLES,
+                   keypoint_names=["Shoulder", "Elbow", "Paw"], **series)
+    roll.save(root / "rollout.h5")
+    html, js = build_report(root, causal=False, n_boot=200)
+    rep = json.loads(js.read_text())
+    assert rep["found"]["rollout:run"] == "rollout.h5"
+    tr = rep["sections"]["tracking"]["numbers"]["run"]
+    assert [r["n_frames"] for r in tr["per_clip"]] == lens
+    assert [r["holdout"] for r in tr["per_clip"]] == [False, False, False, True]
+    assert tr["success_rate"] == 1.0
+    al = {r["channel"]: r for r in
+          rep["sections"]["emg"]["numbers"]["alignment"]["run"]["per_muscle"]}
+    # clips placed on their trials: the activations match the EMG with its 20 ms lead
+    assert all(r["r"] > 0.9 and abs(r["lag_s"] - 0.02) <= 0.0051 for r in al.values())
+    assert rep["sections"]["latent"]["numbers"]["n_samples"] == sum(lens)

@@ -54,86 +54,99 @@ class KinematicErrors:
                 if len(self.per_clip) and "kp_rmse_m" in self.per_clip else None}
 
 
-def _clipwise(x, name: str) -> np.ndarray | None:
+def _clipwise(x, ndim_one: int) -> list[np.ndarray] | None:
+    """Per-clip list from a (C, T, ...) stack, a single (T, ...) clip or a list of clips."""
     if x is None:
         return None
+    if isinstance(x, (list, tuple)):
+        return [np.asarray(a, float) for a in x]
     x = np.asarray(x, float)
-    return x[None] if x.ndim == 2 and name == "qpos" else \
-        x[None] if x.ndim == 3 and name == "kp" else x
+    return [x] if x.ndim == ndim_one else [a for a in x]
 
 
-def tracking_errors(pred_qpos: np.ndarray | None, ref_qpos: np.ndarray | None,
-                    pred_kp: np.ndarray | None = None, ref_kp: np.ndarray | None = None, *,
+def _pad(arrs: list[np.ndarray]) -> np.ndarray:
+    """Stack clips of different lengths, NaN-padded at the end: (C, T_max, ...)."""
+    T = max(len(a) for a in arrs)
+    out = np.full((len(arrs), T) + arrs[0].shape[1:], np.nan)
+    for i, a in enumerate(arrs):
+        out[i, :len(a)] = a
+    return out
+
+
+def tracking_errors(pred_qpos, ref_qpos, pred_kp=None, ref_kp=None, *,
                     rate: float | None = None, joint_names=None, keypoint_names=None,
                     clip_ids=None, success_threshold_m: float = 0.005) -> KinematicErrors:
     """Joint-angle and keypoint errors of a rollout against its reference.
 
     Parameters
     ----------
-    pred_qpos, ref_qpos: (n_clips, T, nq) or (T, nq) rad (NaN after an early termination).
-    pred_kp, ref_kp: (n_clips, T, K, 3) or (T, K, 3) m, optional.
+    pred_qpos, ref_qpos: (n_clips, T, nq) or (T, nq) rad, or lists of (T_c, nq) per clip
+        (clips may differ in length); NaN after an early termination.
+    pred_kp, ref_kp: (n_clips, T, K, 3), (T, K, 3) or lists of (T_c, K, 3) m, optional.
     rate: frames per second (for the time axis; default 1 -> frame index).
     """
-    pq, rq = _clipwise(pred_qpos, "qpos"), _clipwise(ref_qpos, "qpos")
-    pk, rk = _clipwise(pred_kp, "kp"), _clipwise(ref_kp, "kp")
+    pq, rq = _clipwise(pred_qpos, 2), _clipwise(ref_qpos, 2)
+    pk, rk = _clipwise(pred_kp, 3), _clipwise(ref_kp, 3)
     if pq is None and pk is None:
         raise DataError("no joint angles and no keypoints to compare", field="rollout",
                         expected="qpos and/or keypoints with references")
-    if pq is not None and (rq is None or pq.shape != rq.shape):
-        raise DataError(f"rollout qpos {None if pq is None else pq.shape} vs reference "
-                        f"{None if rq is None else rq.shape}", field="qpos",
-                        expected="same (clip, time, joint) shape")
-    if pk is not None and (rk is None or pk.shape != rk.shape):
-        raise DataError(f"rollout keypoints {pk.shape} vs reference "
-                        f"{None if rk is None else rk.shape}", field="keypoints",
-                        expected="same (clip, time, keypoint, 3) shape")
-    n_clips, T = (pq if pq is not None else pk).shape[:2]
+    if pq is not None and (rq is None or [a.shape for a in pq] != [a.shape for a in rq]):
+        raise DataError("rollout qpos and reference qpos differ in shape", field="qpos",
+                        expected="same (clip, time, joint) shapes")
+    if pk is not None and (rk is None or [a.shape for a in pk] != [a.shape for a in rk]):
+        raise DataError("rollout keypoints and reference keypoints differ in shape",
+                        field="keypoints", expected="same (clip, time, keypoint, 3) shapes")
+    clips_ = pq if pq is not None else pk
+    n_clips = len(clips_)
     rate = float(rate) if rate else 1.0
     ids = list(clip_ids) if clip_ids is not None else list(range(n_clips))
-    jerr = np.abs(pq - rq) if pq is not None else None            # (C, T, nq)
-    kerr = np.linalg.norm(pk - rk, axis=-1) if pk is not None else None  # (C, T, K)
+    jerr = None if pq is None else [np.abs(a - b) for a, b in zip(pq, rq)]        # (T, nq)
+    kerr = None if pk is None else [np.linalg.norm(a - b, axis=-1) for a, b in zip(pk, rk)]
     rows = []
-    for c in range(n_clips):
-        row: dict[str, Any] = {"clip": ids[c], "n_frames": T}
-        complete = True
-        if jerr is not None:
-            e = jerr[c]
-            complete &= bool(np.isfinite(e).all())
-            row["joint_rmse_rad"] = float(np.sqrt(np.nanmean(e ** 2)))
-            row["joint_max_rad"] = float(np.nanmax(e)) if np.isfinite(e).any() else np.nan
-        if kerr is not None:
-            e = kerr[c]
-            complete &= bool(np.isfinite(e).all())
-            row["kp_rmse_m"] = float(np.sqrt(np.nanmean(e ** 2)))
-            row["kp_max_m"] = float(np.nanmax(e)) if np.isfinite(e).any() else np.nan
-            row["tracked"] = bool(complete and row["kp_max_m"] <= success_threshold_m)
-        row["complete"] = complete
-        rows.append(row)
-    per_clip = pd.DataFrame(rows)
-    ot: dict[str, Any] = {"frame": np.arange(T), "time_s": np.arange(T) / rate}
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
+        for c in range(n_clips):
+            row: dict[str, Any] = {"clip": ids[c], "n_frames": len(clips_[c])}
+            complete = True
+            if jerr is not None:
+                e = jerr[c]
+                complete &= bool(np.isfinite(e).all())
+                row["joint_rmse_rad"] = float(np.sqrt(np.nanmean(e ** 2)))
+                row["joint_max_rad"] = float(np.nanmax(e)) if np.isfinite(e).any() else np.nan
+            if kerr is not None:
+                e = kerr[c]
+                complete &= bool(np.isfinite(e).all())
+                row["kp_rmse_m"] = float(np.sqrt(np.nanmean(e ** 2)))
+                row["kp_max_m"] = float(np.nanmax(e)) if np.isfinite(e).any() else np.nan
+                row["tracked"] = bool(complete and row["kp_max_m"] <= success_threshold_m)
+            row["complete"] = complete
+            rows.append(row)
+        per_clip = pd.DataFrame(rows)
+        T = max(len(a) for a in clips_)
+        ot: dict[str, Any] = {"frame": np.arange(T), "time_s": np.arange(T) / rate}
         if jerr is not None:
-            jt = np.nanmean(jerr, axis=2)
+            jt = _pad([np.nanmean(e, axis=1) for e in jerr])
             ot["joint_err_rad"] = np.nanmean(jt, axis=0)
             ot["joint_err_p10"] = np.nanpercentile(jt, 10, axis=0)
             ot["joint_err_p90"] = np.nanpercentile(jt, 90, axis=0)
         if kerr is not None:
-            kt = np.nanmean(kerr, axis=2)
+            kt = _pad([np.nanmean(e, axis=1) for e in kerr])
             ot["kp_err_m"] = np.nanmean(kt, axis=0)
             ot["kp_err_p10"] = np.nanpercentile(kt, 10, axis=0)
             ot["kp_err_p90"] = np.nanpercentile(kt, 90, axis=0)
         pj = {}
         if jerr is not None:
+            J = np.concatenate(jerr)
             names = list(joint_names) if joint_names is not None and \
-                len(joint_names) == jerr.shape[2] else [f"q{i}" for i in range(jerr.shape[2])]
-            pj = {n: float(np.sqrt(np.nanmean(jerr[..., i] ** 2))) for i, n in enumerate(names)}
+                len(joint_names) == J.shape[1] else [f"q{i}" for i in range(J.shape[1])]
+            pj = {n: float(np.sqrt(np.nanmean(J[:, i] ** 2))) for i, n in enumerate(names)}
         pk_ = {}
         if kerr is not None:
+            K = np.concatenate(kerr)
             names = list(keypoint_names) if keypoint_names is not None and \
-                len(keypoint_names) == kerr.shape[2] else [f"kp{i}" for i in range(kerr.shape[2])]
-            pk_ = {n: float(np.sqrt(np.nanmean(kerr[..., i] ** 2))) for i, n in enumerate(names)}
+                len(keypoint_names) == K.shape[1] else [f"kp{i}" for i in range(K.shape[1])]
+            pk_ = {n: float(np.sqrt(np.nanmean(K[:, i] ** 2))) for i, n in enumerate(names)}
     success = float(per_clip["tracked"].mean()) if "tracked" in per_clip else None
     return KinematicErrors(per_clip, pd.DataFrame(ot), success, success_threshold_m, pj, pk_)
 

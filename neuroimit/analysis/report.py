@@ -288,15 +288,18 @@ def _section_tracking(rd: RunData, rep: dict, cfg: ReportConfig) -> dict:
         return sec
     nums = {}
     for label, v in rd.rollouts.items():
-        pq, rq = v.stacked("qpos"), v.stacked("ref_qpos")
-        pk, rk = v.stacked("keypoints"), v.stacked("ref_keypoints")
+        def per(what):
+            arrs = [getattr(c, what) for c in v.clips]
+            return None if any(a is None for a in arrs) else arrs
+        pq, rq = per("qpos"), per("ref_qpos")
+        pk, rk = per("keypoints"), per("ref_keypoints")
         if pq is None or rq is None:
             pq = rq = None
         if pk is None or rk is None:
             pk = rk = None
         if pq is None and pk is None:
-            sec["notes"].append(f"{label}: rollout lacks reference qpos/keypoints (or clips "
-                                "differ in length): tracking errors not computed.")
+            sec["notes"].append(f"{label}: rollout lacks reference qpos/keypoints: tracking "
+                                "errors not computed.")
             continue
         k = tracking_errors(pq, rq, pk, rk, rate=v.rate, joint_names=v.joint_names or None,
                             keypoint_names=v.keypoint_names or None,
@@ -498,10 +501,13 @@ def _section_presets(rd: RunData, rep: dict, cfg: ReportConfig, emg_extra: dict)
     results: dict[str, Alignment] = emg_extra.get("results", {})
     kinds = {s.label: s.kind for s in emg_extra.get("sources", [])}
     per_clip = []
+    import re
     for lbl, a in results.items():
         if len(a.per_clip):
             pc = a.per_clip.copy()
-            pc["preset"] = lbl
+            # seeds of one preset are averaged per clip (compare_presets averages duplicates)
+            pc["preset"] = re.sub(r" \(seed \d+\)$", "", lbl)
+            kinds.setdefault(pc["preset"].iloc[0], kinds.get(lbl, "ours"))
             per_clip.append(pc)
     comparisons = []
     if per_clip:
@@ -523,12 +529,17 @@ def _section_presets(rd: RunData, rep: dict, cfg: ReportConfig, emg_extra: dict)
                 continue
             low = any(s in col.lower() for s in ("err", "rmse", "loss", "mae", "time"))
             comparisons.append((f"sweep.csv: {col}", sw, col, not low))
+    elif sw is not None and "preset" in sw.columns:
+        sec["tables"].append({"caption": "Imitation sweep table (one row per preset and seed)",
+                              "df": sw.drop(columns=[c for c in ("run_dir",) if c in sw])})
+        nums["sweep_table"] = _records(sw)
     elif sw is not None:
-        sec["notes"].append(f"sweep.csv has columns {list(sw.columns)}; 'preset' and 'clip' "
-                            "are needed for per-clip comparisons.")
+        sec["notes"].append(f"sweep table has columns {list(sw.columns)}; 'preset' and "
+                            "'clip' are needed for per-clip comparisons.")
     if not comparisons:
         sec["notes"].append("No per-clip metrics from several presets (sweep) in this run: "
                             "nothing to compare.")
+        sec["numbers"] = _clean(nums)
         return sec
     for title, table, metric, hib in comparisons:
         try:

@@ -170,8 +170,47 @@ def _split_clips(arr, n_clips: int | None, clip_index=None) -> list | None:
     return [a]
 
 
+def place_clips(clips: list[ClipView], session, *, clip_seconds: float | None = None) -> None:
+    """Put clip-relative rollouts (every clip starting at 0) on the session time base.
+
+    A clip named ``..._wNNN`` (``clips_from_registrations(windows=...)``, as the pipeline
+    cuts them) is window NNN: the session's trial NNN when the session has trials, else the
+    NNN-th piece of ``clip_seconds`` from the start. Otherwise, when the session has as many
+    trials as there are clips, clip i is trial i; a single clip starts with the session.
+    Each start is snapped to the first session frame at or after it.
+    """
+    import re
+
+    if not all(c.t0 in (None, 0.0) for c in clips) or (len(clips) == 1 and
+                                                         clips[0].t0 == 0.0 and
+                                                         session.time[0] == 0.0):
+        return
+    starts = session.trials["start_time"].to_numpy(float) if len(session.trials) else None
+    t = np.asarray(session.time, float)
+
+    def snap(x: float) -> float:
+        i = int(np.searchsorted(t, x - 1e-9))
+        return float(t[min(i, len(t) - 1)])
+
+    idx = [re.search(r"_w(\d+)$", c.name) for c in clips]
+    if all(idx):
+        for c, m in zip(clips, idx):
+            j = int(m.group(1))
+            if starts is not None and j < len(starts):
+                c.t0 = snap(starts[j])
+            elif clip_seconds:
+                c.t0 = snap(t[0] + j * clip_seconds)
+        return
+    if starts is not None and len(starts) == len(clips):
+        for c, a in zip(clips, starts):
+            c.t0 = snap(a)
+    elif len(clips) == 1:
+        clips[0].t0 = float(t[0])
+
+
 def view_rollout(roll: Any, label: str = "rollout", *, session=None,
-                 default_rate: float = 200.0) -> RolloutView:
+                 default_rate: float = 200.0, clip_seconds: float | None = None
+                 ) -> RolloutView:
     """Duck-typed view of a Rollout (object, H5Object or dict) as per-clip arrays.
 
     Recognised fields (first found wins): ``time`` / ``dt`` / ``rate``; ``qpos``;
@@ -183,7 +222,7 @@ def view_rollout(roll: Any, label: str = "rollout", *, session=None,
     """
     nested = _get(roll, "clips")
     if isinstance(nested, (list, tuple)) and nested and not isinstance(nested[0], str):
-        views = [view_rollout(c, label, session=session, default_rate=default_rate)
+        views = [view_rollout(c, label, session=None, default_rate=default_rate)
                  for c in nested]
         clips = []
         for i, v in enumerate(views):
@@ -191,6 +230,8 @@ def view_rollout(roll: Any, label: str = "rollout", *, session=None,
                 c.name = c.name if c.name not in ("0", "clip0") else str(i)
                 clips.append(c)
         v0 = views[0]
+        if session is not None:
+            place_clips(clips, session, clip_seconds=clip_seconds)
         return RolloutView(label, clips, v0.muscle_names, v0.joint_names, v0.keypoint_names,
                            v0.rate, str(_get(roll, "source", default="")))
     if isinstance(nested, H5Object) or (isinstance(getattr(roll, "groups", None), dict) and
@@ -201,7 +242,8 @@ def view_rollout(roll: Any, label: str = "rollout", *, session=None,
             subs = [groups[k] for k in sorted(groups)]
             v = view_rollout({"clips": subs, **{k: getattr(roll, k) for k in
                                                 getattr(roll, "_keys", [])}}, label,
-                             session=session, default_rate=default_rate)
+                             session=session, default_rate=default_rate,
+                             clip_seconds=clip_seconds)
             for c, k in zip(v.clips, sorted(groups)):
                 c.name = k if c.name.isdigit() else c.name
             mn = _names(_get(roll, "muscle_names"))
@@ -225,10 +267,11 @@ def view_rollout(roll: Any, label: str = "rollout", *, session=None,
     if isinstance(qpos, (list, tuple)):
         n_clips = len(qpos)
     cidx = _get(roll, "clip_index", "clip_id")
-    if cidx is not None and np.ndim(cidx) != 1:
+    if cidx is not None and (isinstance(cidx, (list, tuple)) or np.ndim(cidx) != 1):
         cidx = None
     split = lambda x: _split_clips(x, n_clips, cidx)  # noqa: E731
-    times = split(time) if time is not None and np.ndim(time) >= 1 else None
+    times = split(time) if time is not None and (isinstance(time, (list, tuple)) or
+                                                 np.ndim(time) >= 1) else None
     if rate is None:
         if dt is not None:
             rate = 1.0 / float(np.ravel(dt)[0])
@@ -268,22 +311,32 @@ def view_rollout(roll: Any, label: str = "rollout", *, session=None,
                      qpos=None if qp is None else qp[i], ref_qpos=None if rq is None else rq[i],
                      keypoints=None if kp is None else kp[i],
                      ref_keypoints=None if rk is None else rk[i],
-                     signals={s: v[i] for s, v in sig.items() if v is not None and
-                              len(v) == n and np.ndim(v[i]) == 2},
+                     signals={s: np.asarray(v[i], float) for s, v in sig.items()
+                              if v is not None and len(v) == n and np.ndim(v[i]) == 2},
                      latent=None if lat is None else lat[i], holdout=h)
         clips.append(c)
-    # a rollout whose times are clip-relative (every clip starts at 0): place the clips on
-    # the session time base from the session's trials when their number matches
-    if session is not None and clips and all(c.t0 in (None, 0.0) for c in clips) and \
-            len(clips) > 1 and len(session.trials) == len(clips):
-        for c, t0 in zip(clips, session.trials["start_time"].to_numpy(float)):
-            c.t0 = float(t0)
-    elif session is not None and len(clips) == 1 and clips[0].t0 is None:
-        clips[0].t0 = float(session.time[0])
+    if session is not None and clips:
+        place_clips(clips, session, clip_seconds=clip_seconds)
     msel = _names(_get(roll, "muscle_names", "muscles", "actuator_names")) or []
     jn = _names(_get(roll, "joint_names", "qpos_names")) or []
     kn = _names(_get(roll, "keypoint_names", "kp_names")) or []
     return RolloutView(label, clips, msel, jn, kn, rate, str(_get(roll, "source", default="")))
+
+
+def sweep_label(dirname: str) -> str:
+    """Preset label of a sweep variant folder: ``energy_control_s1`` -> ``energy+control
+    (seed 1)``; names that do not follow the pattern are kept."""
+    import re
+
+    m = re.match(r"^(.*)_s(\d+)$", dirname)
+    base, seed = (m.group(1), m.group(2)) if m else (dirname, None)
+    try:
+        from ..imitation.config import PRESETS
+        known = {p.replace("+", "_"): p for p in PRESETS}
+    except Exception:
+        known = {"energy_control": "energy+control"}
+    base = known.get(base, base)
+    return base if seed is None else f"{base} (seed {seed})"
 
 
 @dataclass
@@ -387,27 +440,37 @@ def load_run(run_dir, *, session=None) -> RunData:
         rd.registration = attempt("registration.h5", lambda: _load_registration(p))
         if rd.registration is not None:
             rd.found["registration"] = "registration.h5"
+    p = run_dir / "config.yaml"
+    if p.exists():
+        import yaml
+        rd.config = attempt("config.yaml", lambda: yaml.safe_load(p.read_text())) or {}
+    clip_seconds = rd.config.get("clip_seconds") if isinstance(rd.config, dict) else None
     cands: list[tuple[str, Path]] = []
-    if (run_dir / "rollout.h5").exists():
-        label = None
-        cfg = run_dir / "config.yaml"
-        cands.append(("run", run_dir / "rollout.h5"))
+    for name in ("rollout.h5", "imitation/rollout.h5", "policy/imitation/rollout.h5"):
+        if (run_dir / name).exists():
+            cands.append(("run", run_dir / name))
+            break
     for p in sorted((run_dir / "rollouts").glob("*.h5")):
         cands.append((p.stem, p))
-    for p in sorted((run_dir / "sweep").glob("*/rollout.h5")):
-        cands.append((p.parent.name, p))
+    for p in sorted(list((run_dir / "sweep").glob("*/rollout.h5")) +
+                    list((run_dir / "sweep").glob("*/imitation/rollout.h5"))):
+        d = p.parent if p.parent.name != "imitation" else p.parent.parent
+        cands.append((sweep_label(d.name), p))
     for label, p in cands:
         obj = attempt(str(p.relative_to(run_dir)), lambda p=p: _load_rollout(p))
         if obj is None:
             continue
         v = attempt(f"{p.relative_to(run_dir)} (view)",
-                    lambda obj=obj, label=label: view_rollout(obj, label, session=rd.session))
+                    lambda obj=obj, label=label: view_rollout(obj, label, session=rd.session,
+                                                              clip_seconds=clip_seconds))
         if v is not None and v.clips:
             rd.rollouts[label] = v
             rd.found[f"rollout:{label}"] = str(p.relative_to(run_dir))
-    p = run_dir / "sweep.csv"
-    if p.exists():
-        rd.sweep = attempt("sweep.csv", lambda: pd.read_csv(p))
+    for name in ("sweep.csv", "sweep/table.csv"):
+        p = run_dir / name
+        if p.exists():
+            rd.sweep = attempt(name, lambda p=p: pd.read_csv(p))
+            break
     for p in sorted((run_dir / "peers").glob("*")):
         if p.suffix not in (".sto", ".mot", ".csv"):
             continue
@@ -420,14 +483,11 @@ def load_run(run_dir, *, session=None) -> RunData:
             meta = attempt(f"peers/{mp.name}", lambda mp=mp: json.loads(mp.read_text())) or {}
         rd.peers[str(meta.get("label", p.stem))] = {"prediction": df, **meta}
         rd.found[f"peer:{p.stem}"] = f"peers/{p.name}"
-    p = run_dir / "config.yaml"
-    if p.exists():
-        import yaml
-        rd.config = attempt("config.yaml", lambda: yaml.safe_load(p.read_text())) or {}
     p = run_dir / "clips.json"
     if p.exists():
         rd.clips = attempt("clips.json", lambda: json.loads(p.read_text())) or {}
-    for p in (run_dir / "policy" / "metrics.csv", run_dir / "metrics.csv"):
+    for p in (run_dir / "policy" / "metrics.csv", run_dir / "policy" / "imitation" /
+              "metrics.csv", run_dir / "imitation" / "metrics.csv", run_dir / "metrics.csv"):
         if p.exists():
             rd.metrics = attempt(str(p.relative_to(run_dir)), lambda p=p: pd.read_csv(p))
             break
