@@ -18,8 +18,10 @@ import numpy as np
 
 from neuroimit.body import checks, forelimb, load_body
 
-#: joint box (rad) covering forward reaches from the rest posture (docs/body.md)
-REACH_BOX = np.array([[0.0, 0.4], [-0.6, 0.8], [-0.2, 0.2], [-0.5, 0.8]])
+#: the reaching workspace of the sign checks (checks.REACH_WORKSPACE, elbow full range) and
+#: its core (where the synthetic reaches and the real rest-to-target paths lie)
+REACH_BOX = np.array([*checks.REACH_WORKSPACE.values(), (-1.0, 1.25)])
+CORE_BOX = np.array([[0.0, 0.4], [-0.6, 0.8], [-0.2, 0.2], [-0.5, 0.8]])
 
 _X64 = r"""
 import json, time, jax
@@ -86,7 +88,8 @@ def main(argv=None) -> None:
     out["C engine real-time factor"] = n * m.opt.timestep / dt
 
     rng = np.random.default_rng(0)
-    for name, box in (("reach box", REACH_BOX), ("full range", body.joint_ranges)):
+    for name, box in (("core reach box", CORE_BOX), ("reach workspace", REACH_BOX),
+                      ("full range", body.joint_ranges)):
         q = rng.uniform(box[:, 0], box[:, 1], size=(400, 4))
         out[f"hold feasibility, {name} (400 postures)"] = checks.hold_feasibility(body, q).fraction
     hm = checks.hold_feasibility(body, body.default_qpos, margins=True).torque_margin[0]

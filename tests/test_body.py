@@ -148,6 +148,12 @@ def test_moment_arm_signs(body):
     for mus in ("biceps_long", "biceps_short", "brachialis", "triceps_long", "triceps_lateral"):
         e = rep.entries[(mus, "elbow_flexion")]
         assert e["domain"] == "full" and e["fraction"] == 1.0 and e["worst"] > 2e-4
+    # shoulder actions over the reaching workspace, denser and at random postures too
+    for mus, joint in (("deltoid_posterior", "shoulder_extension"),
+                       ("infraspinatus", "shoulder_rotation"),
+                       ("pectoralis_clavicular", "shoulder_elevation")):
+        e = rep.entries[(mus, joint)]
+        assert e["domain"] == "reach" and e["fraction"] == 1.0 and e["worst"] > 5e-5
     wrong = {("biceps_long", "elbow_flexion"): (-1, "full")}
     assert not checks.check_moment_signs(body, wrong, n=4).ok
 
@@ -165,7 +171,7 @@ def test_muscles_can_hold_the_reach_workspace(body):
     assert rest.fraction == 1.0
     assert np.all(rest.torque_margin > 3e-5)  # N m of spare torque both ways at every joint
     rng = np.random.default_rng(2)
-    box = np.array([[0.0, 0.4], [-0.6, 0.8], [-0.2, 0.2], [-0.5, 0.8]])
+    box = np.array([[0.0, 0.4], [-0.6, 0.8], [-0.2, 0.2], [-0.5, 0.8]])  # core of the reaches
     frac = checks.hold_feasibility(body, rng.uniform(box[:, 0], box[:, 1], (60, 4))).fraction
     assert frac >= 0.9
     # a body whose muscles are 100x weaker cannot hold itself up: the check can fail

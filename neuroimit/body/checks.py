@@ -33,10 +33,10 @@ joint_grid = forelimb.joint_grid
 #: Anatomical actions of the forelimb muscles: (muscle, joint) -> (sign, domain).
 #: sign +1 = drives the joint in its positive direction (elevation = abduction, extension,
 #: internal rotation, elbow flexion). domain "full": checked over the whole joint range;
-#: "near_rest": shoulder joints within ``NEAR_REST`` rad of the rest posture (elbow full range),
-#: because the gimbal coordinates of a 3-DOF shoulder change meaning far from the anatomical
-#: posture and real shoulder muscles reverse actions there too (docs/body.md gives the
-#: fraction of the full range where each shoulder action holds).
+#: "reach": shoulder joints over the reaching workspace ``REACH_WORKSPACE`` (elbow and wrist
+#: over their full ranges), because the gimbal coordinates of a 3-DOF shoulder change meaning
+#: far from the anatomical posture and real shoulder muscles reverse actions there too
+#: (docs/body.md gives the fraction of the full range where each shoulder action holds).
 FORELIMB_SIGNS: dict[tuple[str, str], tuple[int, str]] = {
     ("biceps_long", "elbow_flexion"): (+1, "full"),
     ("biceps_short", "elbow_flexion"): (+1, "full"),
@@ -44,25 +44,27 @@ FORELIMB_SIGNS: dict[tuple[str, str], tuple[int, str]] = {
     ("triceps_long", "elbow_flexion"): (-1, "full"),
     ("triceps_lateral", "elbow_flexion"): (-1, "full"),
     ("triceps_medial", "elbow_flexion"): (-1, "full"),
-    ("pectoralis_clavicular", "shoulder_extension"): (-1, "near_rest"),
-    ("pectoralis_clavicular", "shoulder_elevation"): (-1, "near_rest"),
-    ("latissimus_dorsi", "shoulder_extension"): (+1, "near_rest"),
-    ("latissimus_dorsi", "shoulder_elevation"): (-1, "near_rest"),
-    ("deltoid_anterior", "shoulder_extension"): (-1, "near_rest"),
-    ("deltoid_anterior", "shoulder_elevation"): (+1, "near_rest"),
-    ("deltoid_medial", "shoulder_elevation"): (+1, "near_rest"),
-    ("deltoid_posterior", "shoulder_extension"): (+1, "near_rest"),
-    ("deltoid_posterior", "shoulder_elevation"): (+1, "near_rest"),
-    ("subscapularis", "shoulder_rotation"): (+1, "near_rest"),
-    ("infraspinatus", "shoulder_rotation"): (-1, "near_rest"),
-    ("triceps_long", "shoulder_extension"): (+1, "near_rest"),
-    ("biceps_long", "shoulder_extension"): (-1, "near_rest"),
-    ("biceps_short", "shoulder_extension"): (-1, "near_rest"),
+    ("pectoralis_clavicular", "shoulder_extension"): (-1, "reach"),
+    ("pectoralis_clavicular", "shoulder_elevation"): (-1, "reach"),
+    ("latissimus_dorsi", "shoulder_extension"): (+1, "reach"),
+    ("latissimus_dorsi", "shoulder_elevation"): (-1, "reach"),
+    ("deltoid_anterior", "shoulder_extension"): (-1, "reach"),
+    ("deltoid_anterior", "shoulder_elevation"): (+1, "reach"),
+    ("deltoid_medial", "shoulder_elevation"): (+1, "reach"),
+    ("deltoid_posterior", "shoulder_extension"): (+1, "reach"),
+    ("deltoid_posterior", "shoulder_elevation"): (+1, "reach"),
+    ("subscapularis", "shoulder_rotation"): (+1, "reach"),
+    ("infraspinatus", "shoulder_rotation"): (-1, "reach"),
+    ("triceps_long", "shoulder_extension"): (+1, "reach"),
+    ("biceps_long", "shoulder_extension"): (-1, "reach"),
+    ("biceps_short", "shoulder_extension"): (-1, "reach"),
     ("flexor_carpi_radialis", "wrist_flexion"): (+1, "full"),
     ("extensor_carpi_radialis", "wrist_flexion"): (-1, "full"),
 }
-#: half-width (rad) of the "near_rest" domain around the rest posture for shoulder joints
-NEAR_REST = 0.3
+#: shoulder joint ranges (rad) of the reaching workspace: contains the rest posture and forward
+#: reaches (elevation 0.1, extension 0.6 at rest; the arm swings forward to extension ~ -0.6)
+REACH_WORKSPACE = {"shoulder_elevation": (-0.1, 0.5), "shoulder_extension": (-0.8, 0.8),
+                   "shoulder_rotation": (-0.25, 0.25)}
 #: the muscles' operating band in L0 units (MuJoCo's lmin/lmax)
 FIBRE_LIMITS = (0.5, 1.6)
 
@@ -195,12 +197,15 @@ class SignReport:
 
 
 def check_moment_signs(body, table: Mapping[tuple[str, str], tuple[int, str]] | None = None, *,
-                       n: int = 7, near_rest: float = NEAR_REST, tol: float = 0.0,
-                       full_range: bool = False) -> SignReport:
+                       n: int = 7, workspace: Mapping[str, tuple[float, float]] | None = None,
+                       tol: float = 0.0, full_range: bool = False) -> SignReport:
     """Check each muscle's action sign over its domain (see ``FORELIMB_SIGNS``).
 
+    workspace: joint -> (lo, hi) rad for the "reach" domain (default ``REACH_WORKSPACE``;
+    joints not named keep their full range).
+
     tol: action (m) the wrong way that is still accepted (0: strict). ``full_range=True``
-    evaluates every entry over the full grid (reporting, not pass/fail of "near_rest" entries).
+    evaluates every entry over the full grid (reporting, not pass/fail of "reach" entries).
     """
     m = _model(body)
     table = FORELIMB_SIGNS if table is None else table
@@ -208,13 +213,13 @@ def check_moment_signs(body, table: Mapping[tuple[str, str], tuple[int, str]] | 
              if k[0] in body.muscle_names and k[1] in body.joint_names}
     ranges = _ranges(body)
     jn = list(body.joint_names)
-    rest = np.asarray([body.default_qpos[m.jnt_qposadr[m.joint(j).id]] for j in jn])
-    shoulder = [i for i, j in enumerate(jn) if j.startswith("shoulder")]
+    workspace = REACH_WORKSPACE if workspace is None else workspace
     grids = {"full": joint_grid(ranges, n)}
     box = ranges.copy()
-    for i in shoulder:
-        box[i] = (max(ranges[i, 0], rest[i] - near_rest), min(ranges[i, 1], rest[i] + near_rest))
-    grids["near_rest"] = joint_grid(box, n)
+    for i, j in enumerate(jn):
+        if j in workspace:
+            box[i] = (max(ranges[i, 0], workspace[j][0]), min(ranges[i, 1], workspace[j][1]))
+    grids["reach"] = joint_grid(box, n)
     geos = {k: muscle_geometry(m, _grid_qpos(body, g))["moment"] for k, g in grids.items()}
     entries, viol = {}, []
     for (mus, joint), (sign, domain) in table.items():
