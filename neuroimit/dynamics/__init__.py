@@ -5,6 +5,8 @@ Numbers match pyEDM 2.5.7 (simplex, S-map, scans, CCM with the same seed); CCM r
 exact neighbour-ordering algorithm much faster than a KD-tree per library. See
 docs/causal_analysis.md.
 
+Examples
+--------
 >>> from neuroimit.dynamics import ccm, coupled_logistic
 >>> x, y = coupled_logistic(300)
 >>> r = ccm(x, y, E=2, lib_sizes=[20, 290], samples=10)
