@@ -8,8 +8,10 @@ of their path length at qpos0 (scaled / original), so L0 and the tendon slack le
 the muscle-tendon unit, as OpenSim's scale tool does.
 
     >>> from neuroimit.body.scaling import scale_xml
-    >>> xml = '''<mujoco><worldbody><body name="a"><joint/><geom size=".01" fromto="0 0 0 0 0 -.1"/>
-    ...   <body name="b" pos="0 0 -.1"><joint/><geom size=".01"/></body></body></worldbody></mujoco>'''
+    >>> xml = '''<mujoco><worldbody><body name="a"><joint/>
+    ...   <geom type="capsule" size=".01" fromto="0 0 0 0 0 -.1"/>
+    ...   <body name="b" pos="0 0 -.1"><joint/><geom size=".01"/></body>
+    ... </body></worldbody></mujoco>'''
     >>> "-0.2" in scale_xml(xml, {"a": 2.0})
     True
 """
