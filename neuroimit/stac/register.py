@@ -247,13 +247,14 @@ class _Runner:
         return out
 
     # ---------------------------------------------------------------- m-phase
-    def calibrate(self, q_s, theta_g, x_s, sw_s, prior_mean, prior_isd, mask):
+    def calibrate(self, q_s, theta_g, x_s, sw_s, prior_mean, prior_isd, mask, n_iter):
         t0 = _time.perf_counter()
         q, th, c = self.p.calibrate(*(np.asarray(a, self.dtype) for a in
                                       (q_s, theta_g, x_s, sw_s, prior_mean, prior_isd, mask)),
-                                    n_iter=self.cfg.n_iter_calib)
+                                    n_iter=n_iter)
+        out = np.array(q, float), np.array(th, float), np.array(c, float)
         self._t("m_phase_s", t0)
-        return np.array(q, float), np.array(th, float), np.array(c, float)
+        return out
 
 
 def _sample_frames(w: np.ndarray, n: int) -> np.ndarray:
@@ -433,7 +434,8 @@ def register_arrays(clips: Sequence[Mapping[str, Any]], view: BodyView,
             # m-phase
             if mask.any():
                 q_s, th_g, _c = run.calibrate(q_s, group_theta(theta_c), xs, ws,
-                                              group_theta(prior_c), isd, mask)
+                                              group_theta(prior_c), isd, mask,
+                                              cfg.n_iter_calib)
                 theta_c = th_g[group]
             # q-phase on every frame
             N_all = [c["x"].shape[0] for c in cl]
@@ -441,20 +443,26 @@ def register_arrays(clips: Sequence[Mapping[str, Any]], view: BodyView,
             sw_all = np.concatenate([c["sw"] for c in cl])
             th_all = np.concatenate([np.repeat(theta_c[i][None], N_all[i], 0)
                                      for i in range(n_clips)])
-            cand = []
-            if q_all is None:
+            all_sampled = all(samples[i].size == N_all[i] for i in range(n_clips))
+            if all_sampled:
+                # every frame was in the calibration sample, whose poses the m-phase has
+                # just optimised jointly with theta: nothing left for an independent pass
+                q_flat = np.concatenate([q_s[where[i][0], where[i][1]:where[i][1] + where[i][2]]
+                                         for i in range(n_clips)])
+            elif q_all is None:
                 interp = []
                 for i, c in enumerate(cl):
                     g, s, n = where[i]
                     qi = _interp_q(N_all[i], samples[i], q_s[g, s:s + n], run.quats)
                     interp.append(qi if qi is not None else
                                   np.repeat(view.default_qpos[None], N_all[i], 0))
-                cand.append(np.concatenate(interp))
                 dflt = np.repeat(view.default_qpos[None], sum(N_all), 0)
-                cand.append(run.root_from_data(dflt, th_all, x_all, sw_all ** 2))
-            else:
-                cand.append(np.concatenate(q_all))
-            q_flat, c_flat = run.best_of(cand, th_all, x_all, sw_all, cfg.n_iter)
+                cand = [np.concatenate(interp),
+                        run.root_from_data(dflt, th_all, x_all, sw_all ** 2)]
+                q_flat, _c = run.best_of(cand, th_all, x_all, sw_all, cfg.n_iter)
+            else:  # warm start from the previous round
+                q_flat, _c = run.frames(np.concatenate(q_all), th_all, x_all, sw_all,
+                                        max(1, cfg.n_iter // 2))
             q_all = np.split(q_flat, np.cumsum(N_all)[:-1])
             if cfg.smooth_sd_acc and cfg.n_iter_smooth > 0:
                 q_all = run.smooth(q_all, cl, theta_c)
@@ -540,15 +548,30 @@ def _build_registration(session, view: BodyView, eng_layout, q: np.ndarray, thet
     info["seconds"] = info.get("timings", {}).get("total_s")
     base = np.eye(4)
     base[:3, :3], base[:3, 3] = R, bt
-    xml = view.scaled_xml(scales_rel) if any(abs(v - 1) > 0 for v in scales_rel.values()) \
-        else view.xml
-    return Registration(
+    needs_scaling = any(abs(v - 1) > 0 for v in scales_rel.values())
+    reg = Registration(
         time=np.asarray(session.time, float), qpos=q,
         qvel=_qvel(view.model, q, clip["rate"], cfg.qvel_smooth_s),
         qpos_names=view.qpos_names, joint_names=view.joint_names,
         keypoint_names=view.keypoints, kp_data=x, model_keypoints=mk, offsets=off,
         segment_scales=seg_scales, residuals=res, base_transform=base, site_names=view.sites,
-        body_name=view.name, body_xml=xml, info=info)
+        body_name=view.name, body_xml="" if needs_scaling else view.xml, info=info)
+    if needs_scaling:
+        key = tuple(sorted(scales_rel.items()))
+        reg.set_body_xml_factory(lambda: _scaled_xml_cached(view, key))
+    return reg
+
+
+_XML_CACHE: dict = {}
+
+
+def _scaled_xml_cached(view: BodyView, key: tuple) -> str:
+    k = (id(view.model), key)
+    if k not in _XML_CACHE:
+        if len(_XML_CACHE) > 64:
+            _XML_CACHE.clear()
+        _XML_CACHE[k] = view.scaled_xml(dict(key))
+    return _XML_CACHE[k]
 
 
 def register_many(sessions: Sequence, body: Any = "mouse_forelimb",

@@ -112,6 +112,21 @@ class Registration:
             setattr(self, name, tuple(str(v) for v in getattr(self, name)))
         self.segment_scales = {str(k): float(v) for k, v in dict(self.segment_scales).items()}
 
+    def __getattribute__(self, name):
+        # the scaled body's MJCF is built on first use (building it recalibrates muscles,
+        # ~0.5 s per body, too slow to do for every clip of a batch up front)
+        if name == "body_xml":
+            d = object.__getattribute__(self, "__dict__")
+            fn = d.get("_xml_factory")
+            if fn is not None:
+                d["body_xml"] = fn()
+                d["_xml_factory"] = None
+        return object.__getattribute__(self, name)
+
+    def set_body_xml_factory(self, fn) -> None:
+        """Build ``body_xml`` lazily with ``fn()`` the first time it is read."""
+        self.__dict__["_xml_factory"] = fn
+
     # ------------------------------------------------------------------ summaries
     @property
     def n_frames(self) -> int:

@@ -278,7 +278,36 @@ class Problem:
         eye_p = jnp.eye(npar, dtype=q0.dtype)
         step = jax.vmap(self.step)
         rj = jax.vmap(self._res_jac, in_axes=(0, None, 0, 0))
-        jac_t = jax.vmap(jax.jacfwd(self.residual, argnums=1), in_axes=(0, None, 0, 0))
+        lay = self.layout
+        sl = lay.slices()
+        k3 = 3 * lay.n_kp
+        # theta entries entering nonlinearly (log scales, base rotation): forward-mode over
+        # those few; offsets and base translation enter linearly: analytic columns
+        nl_idx = np.r_[np.arange(sl["scales"].start, sl["scales"].stop),
+                       np.arange(sl["base_r"].start, sl["base_r"].stop)]
+
+        def jac_theta_one(q, th, xx, ss):
+            def f(z):
+                return self.residual(q, th.at[nl_idx].set(z), xx, ss)
+
+            j_nl = jax.jacfwd(f)(th[nl_idx])                                  # (3K, n_nl)
+            off, logs, _t, rv = lay.unpack(th)
+            scales = jnp.exp(logs) if lay.n_seg else None
+            _sp, sr = site_frames(self.tree, q, scales)
+            R = rotvec_to_mat(rv)
+            w = (ss / self.noise_sd)[:, None, None]
+            blocks = jnp.einsum("ij,kjl->kil", R, sr) * w                     # (K, 3, 3)
+            j_off = jax.scipy.linalg.block_diag(*[blocks[k] for k in range(lay.n_kp)]) \
+                if lay.n_kp else jnp.zeros((0, 0), q.dtype)
+            j_t = (jnp.broadcast_to(jnp.eye(3, dtype=q.dtype), (lay.n_kp, 3, 3)) * w
+                   ).reshape(k3, 3)
+            jt = jnp.zeros((k3, npar), q.dtype)
+            jt = jt.at[:, sl["offsets"]].set(j_off)
+            jt = jt.at[:, sl["base_t"]].set(j_t)
+            jt = jt.at[:, nl_idx].set(j_nl)
+            return jt
+
+        jac_t = jax.vmap(jac_theta_one, in_axes=(0, None, 0, 0))
         res = jax.vmap(self.residual, in_axes=(0, None, 0, 0))
 
         def cost_of(q, th):
