@@ -8,7 +8,8 @@ same reaches (the peer scored beside ours by the same alignment code).
 Steps (each one is skipped, with a message, when its module is not available):
 1. both reaches -> one Session (reach 2 placed 1 s after reach 1) -> RUN_DIR/session.nc;
 2. STAC registration of the mouse_forelimb body -> RUN_DIR/registration.h5;
-3. a short imitation training + evaluation -> RUN_DIR/policy/, RUN_DIR/rollout.h5;
+3. a short imitation training + evaluation per constraint preset (none, energy+control)
+   -> RUN_DIR/sweep/<preset>_s<seed>/imitation/ (policy checkpoints, rollout.h5);
 4. the peer's activations on the session time base -> RUN_DIR/peers/gilmer2025.csv (+ .json);
 5. build_report -> RUN_DIR/report.html / report.json, and screenshots for docs/img/.
 
@@ -70,7 +71,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "runs" / "real_reaches"))
     ap.add_argument("--data", default=str(DATA))
-    ap.add_argument("--steps", type=int, default=200_000, help="PPO environment steps")
+    ap.add_argument("--steps", type=int, default=150_000,
+                    help="PPO environment steps per preset")
+    ap.add_argument("--presets", default="none,energy+control",
+                    help="comma-separated constraint presets to train and compare")
     ap.add_argument("--no-train", action="store_true", help="skip imitation training")
     ap.add_argument("--screenshots", default=None,
                     help="folder for report_*.png screenshots (e.g. docs/img)")
@@ -124,17 +128,19 @@ def main(argv=None) -> int:
                 clips = clips_from_registrations([reg], windows=windows)
             except TypeError:
                 clips = clips_from_registrations([reg])
-            try:
-                cfg = TrainConfig(preset="energy+control", total_steps=args.steps,
-                                  seed=args.seed)
-                train(clips, reg.body(), cfg, run_dir=out / "policy")
-                roll = evaluate(out / "policy", clips, body=reg.body())
-                roll.save(out / "rollout.h5")
-            except Exception as exc:
-                print(f"training/evaluation failed ({type(exc).__name__}: {exc}): report "
-                      "without rollouts")
-            else:
-                print(f"[{time.time() - t0:6.1f} s] trained {args.steps} steps, rollout saved")
+            for preset in [p.strip() for p in args.presets.split(",") if p.strip()]:
+                vdir = out / "sweep" / f"{preset.replace('+', '_')}_s{args.seed}"
+                try:
+                    cfg = TrainConfig.demo(preset=preset, total_steps=args.steps,
+                                           seed=args.seed)
+                    res = train(clips, reg.body(), cfg, vdir, progress=False, overwrite=True)
+                    evaluate(res)          # writes vdir/imitation/rollout.h5
+                except Exception as exc:
+                    print(f"training/evaluation of {preset} failed ({type(exc).__name__}: "
+                          f"{exc}): report without it")
+                else:
+                    print(f"[{time.time() - t0:6.1f} s] {preset}: trained {args.steps} steps, "
+                          f"rollout in {vdir / 'imitation' / 'rollout.h5'}")
 
     from neuroimit.analysis.report import build_report
 

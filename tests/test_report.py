@@ -187,10 +187,10 @@ def test_partial_runs(tmp_path):
     assert any("registration.h5" in p for p in rep["problems"])
 
 
-def test_cli_report(tmp_path, full_report):
+def test_cli_report(tmp_path):
     from neuroimit.cli import main
 
-    root = full_report[0]
+    root = make_tiny_run(tmp_path / "run", trained=False)
     out = tmp_path / "cli.html"
     rc = main(["report", str(root), "-o", str(out), "--json", str(tmp_path / "cli.json"),
                "--no-causal"])

@@ -78,12 +78,13 @@ def muscle_color(name: str) -> str:
 
 def preset_color(name: str) -> str:
     """Colour of a constraint preset (or a peer model) in every figure."""
-    key = _norm(name)
+    import re
+    key = _norm(re.sub(r"\s*\(seed \d+\)$", "", str(name)))
     if key in _PRESETS:
         return _PRESETS[key]
-    for k, v in _PRESETS.items():
+    for k in sorted(_PRESETS, key=len, reverse=True):   # "energy+control" before "energy"
         if k in key:
-            return v
+            return _PRESETS[k]
     return _hash_colour(key)
 
 
@@ -230,6 +231,12 @@ def alignment_bars_figure(table: pd.DataFrame, metric: str = "r", *, source: str
             ax.bar(np.arange(len(chans)) + (i - (len(srcs) - 1) / 2) * w, vals, w,
                    color=preset_color(s), label=s)
         ax.axhline(0, color="k", lw=0.5)
+        if metric.startswith("readout") or metric in ("r2", "vaf"):
+            lo = np.nanmin(table[metric].to_numpy(float)) if len(table) else 0.0
+            if np.isfinite(lo) and lo < -1.0:   # a failed read-out must not hide the others
+                ax.set_ylim(-1.0, 1.0)
+                ax.text(0.01, 0.02, "bars below -1 cut at -1 (values in the table)",
+                        transform=ax.transAxes, fontsize=6, color="0.3")
         ax.set_xticks(np.arange(len(chans)), chans)
         ax.set_ylabel({"r": "Pearson r", "vaf": "VAF", "r2": "R$^2$",
                        "readout_r2": "read-out R$^2$ (CV)"}.get(metric, metric))
