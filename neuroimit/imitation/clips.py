@@ -95,13 +95,15 @@ def clip_from_arrays(qpos, qvel=None, *, rate: float | None = None, dt: float | 
 
 
 def clips_from_registrations(regs: Iterable, control_rate: float | None = 200.0,
-                             *, split_gaps: bool = False) -> list[ReferenceClip]:
+                             *, windows: Sequence[tuple[float, float]] | None = None,
+                             ) -> list[ReferenceClip]:
     """Reference clips from STAC Registrations (or anything with ``qpos`` and ``time``).
 
     Uses ``reg.qpos`` (T, nq), ``reg.qvel`` when present (else finite differences),
     ``reg.time`` (T,) s (or ``reg.dt`` / ``reg.rate``), and ``reg.model_keypoints``
     (T, K, 3) with ``reg.keypoint_names`` when present. Clips are resampled to
-    ``control_rate`` (None keeps the original rate).
+    ``control_rate`` (None keeps the original rate). ``windows``: (start, stop) times in s;
+    each registration is cut into one clip per window (windows with < 2 frames are skipped).
     """
     clips = []
     for i, reg in enumerate(regs):
@@ -130,9 +132,22 @@ def clips_from_registrations(regs: Iterable, control_rate: float | None = 200.0,
         names = tuple(getattr(reg, "keypoint_names", ()) or ())
         clip = clip_from_arrays(qpos, qvel, dt=dt, keypoints=kp, keypoint_names=names,
                                 name=name)
-        if control_rate is not None:
-            clip = resample_clip(clip, control_rate)
-        clips.append(clip)
+        pieces = [clip]
+        if windows is not None:
+            tt = t if t is not None else np.arange(len(qpos)) * dt
+            pieces = []
+            for j, (a, b) in enumerate(windows):
+                sel = np.flatnonzero((tt >= a - 1e-9) & (tt <= b + 1e-9))
+                if len(sel) < 2:
+                    continue
+                pieces.append(clip_from_arrays(
+                    clip.qpos[sel], clip.qvel[sel], dt=dt,
+                    keypoints=None if clip.keypoints is None else clip.keypoints[sel],
+                    keypoint_names=names, name=f"{name}_w{j:03d}"))
+        for piece in pieces:
+            if control_rate is not None:
+                piece = resample_clip(piece, control_rate)
+            clips.append(piece)
     if not clips:
         raise DataError("no registrations given", field="regs", expected="at least one")
     return clips

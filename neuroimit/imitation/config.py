@@ -119,6 +119,12 @@ class TrainConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
 
     def __post_init__(self):
+        if isinstance(self.env, dict):  # from dataclasses.asdict / JSON
+            env = dict(self.env)
+            rw = env.pop("rewards", {})
+            object.__setattr__(self, "env", EnvConfig(
+                rewards=rw if isinstance(rw, RewardConfig) else RewardConfig(**rw), **env))
+        object.__setattr__(self, "hidden", tuple(self.hidden))
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.preset!r}", field="preset",
                               expected=" | ".join(PRESETS))
@@ -146,10 +152,14 @@ class TrainConfig:
         return max(1, -(-self.total_steps // self.steps_per_iter))
 
     @classmethod
-    def demo(cls, **kw) -> "TrainConfig":
-        """A small budget (~2-4 min on a 2-core CPU) for the end-to-end demo."""
+    def demo(cls, quick: bool = False, **kw) -> "TrainConfig":
+        """A small budget (~2-4 min on a 2-core CPU) for the end-to-end demo; ``quick``: a
+        few iterations only (tests of the pipeline)."""
         base = dict(total_steps=300_000, n_envs=128, unroll=16, hidden=(64, 64), latent=8,
                     checkpoint_every=25)
+        if quick:
+            base.update(total_steps=4 * 16 * 8, n_envs=16, unroll=8, epochs=2,
+                        minibatches=2, hidden=(16,), latent=4, checkpoint_every=2)
         base.update(kw)
         return cls(**base)
 

@@ -59,6 +59,11 @@ class Rollout:
     meta: dict = field(default_factory=dict)
 
     @property
+    def clip_errors(self) -> dict:
+        """Alias of :attr:`errors` (per-clip arrays)."""
+        return self.errors
+
+    @property
     def n_clips(self) -> int:
         return len(self.clip_names)
 
@@ -219,11 +224,14 @@ def rollout_policy(trainer, state, clips: Sequence[ReferenceClip],
 
 def evaluate(source, clips: Sequence[ReferenceClip] | None = None, *,
              held_out: Sequence[ReferenceClip] | None = None, save: bool = True,
-             nwb=None, backend: str | None = None) -> Rollout:
+             nwb=None, backend: str | None = None, body=None,
+             holdout: Sequence[int] | None = None) -> Rollout:
     """Deterministic rollouts of a trained policy on every clip (+ held-out clips).
 
     source: a run folder (newest checkpoint) or a :class:`~.train.TrainResult`.
     clips / held_out: default to the run's own training and held-out clips.
+    holdout: alternatively, indices into ``clips`` of the held-out ones.
+    body: unused when the run folder has its body (kept for API symmetry with train).
     save: write ``rollout.h5`` and ``evaluation.csv`` into ``RUN_DIR/imitation``.
     nwb: an NWB file to receive the rollout as processing module ``imitation_rollout``
     (written next to it as ``<name>_rollout.nwb`` when the loaders' export is available).
@@ -252,10 +260,15 @@ def evaluate(source, clips: Sequence[ReferenceClip] | None = None, *,
         state = load_checkpoint(latest[1], template)
         if clips is None:
             clips, held_out = tclips, (hclips if held_out is None else held_out)
-    held_out = list(held_out or [])
-    all_clips = list(clips) + held_out
-    roll = rollout_policy(trainer, state, all_clips,
-                          [False] * len(clips) + [True] * len(held_out))
+    if holdout is not None:
+        hs = {int(i) for i in holdout}
+        flags = [i in hs for i in range(len(clips))]
+        all_clips = list(clips)
+    else:
+        held_out = list(held_out or [])
+        all_clips = list(clips) + held_out
+        flags = [False] * len(clips) + [True] * len(held_out)
+    roll = rollout_policy(trainer, state, all_clips, flags)
     if save:
         d = imitation_dir(run_dir)
         roll.save(d / "rollout.h5")
