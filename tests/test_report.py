@@ -276,3 +276,13 @@ def test_imitation_rollout_file_is_placed_on_trials(tmp_path):
     # clips placed on their trials: the activations match the EMG with its 20 ms lead
     assert all(r["r"] > 0.9 and abs(r["lag_s"] - 0.02) <= 0.0051 for r in al.values())
     assert rep["sections"]["latent"]["numbers"]["n_samples"] == sum(lens)
+
+
+def test_force_signal_is_aligned_as_tension():
+    from neuroimit.analysis.rundir import ClipView
+
+    f = -np.abs(np.sin(np.linspace(0, 3, 50)))[:, None]       # MuJoCo: pulling is negative
+    c = ClipView("c", 0.0, 200.0, signals={"force": f, "activation": -f})
+    np.testing.assert_allclose(c.signal("force"), -f)
+    np.testing.assert_allclose(c.signal("activation"), -f)
+    assert c.signal("excitation") is None

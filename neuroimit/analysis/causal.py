@@ -57,7 +57,7 @@ def causal_variables(rd, env, cfg) -> tuple[pd.DataFrame | None, np.ndarray, flo
             else [f"q{i}" for i in range(v.clips[0].qpos.shape[1])]
         for i, c in enumerate(v.clips):
             parts = [pd.DataFrame(c.qpos, columns=[f"joint:{n}" for n in jn])]
-            sig = c.signals.get(cfg.signal)
+            sig = c.signal(cfg.signal)
             if sig is not None:
                 mn = v.muscle_names if len(v.muscle_names) == sig.shape[1] else \
                     [f"m{j}" for j in range(sig.shape[1])]

@@ -407,7 +407,7 @@ def _section_emg(rd: RunData, rep: dict, cfg: ReportConfig, env) -> tuple[dict, 
         frames = []
         for name, t in clips:
             c = by_name.get(name)
-            sig = None if c is None else c.signals.get(cfg.signal)
+            sig = None if c is None else c.signal(cfg.signal)
             if sig is None:
                 frames = []
                 break

@@ -114,6 +114,18 @@ class ClipView:
     latent: np.ndarray | None = None  # (T, D)
     holdout: bool = False
 
+    def signal(self, name: str) -> np.ndarray | None:
+        """Simulated ``excitation``, ``activation`` or ``force``; forces are returned as
+        tensions (MuJoCo muscle forces are negative when pulling), so that every signal
+        grows with muscle activity, like EMG."""
+        x = self.signals.get(name)
+        if x is None:
+            return None
+        x = np.asarray(x, float)
+        if name == "force" and np.nansum(x < 0) > np.nansum(x > 0):
+            x = -x
+        return x
+
     @property
     def n_frames(self) -> int:
         for a in (self.qpos, self.keypoints, self.latent, *self.signals.values()):
