@@ -25,7 +25,7 @@ def test_known_lag_recovered_within_one_sample(lag_s):
     rate = 200.0
     t = np.arange(0, 2.0, 1 / rate)
     emg = _smooth_drive(t, 0, span=(0.1, 1.9))
-    sim = _smooth_drive(t - lag_s, 0, span=(0.1, 1.9))          # the simulation lags the EMG by lag_s
+    sim = _smooth_drive(t - lag_s, 0, span=(0.1, 1.9))   # the simulation lags the EMG
     k, r, curve = best_lag(sim, emg, rate, max_lag_s=0.05)
     assert abs(k - lag_s * rate) <= 1.0
     assert r > 0.95 and curve.size == 11

@@ -172,7 +172,8 @@ def shift_pairs(sim: np.ndarray, emg: np.ndarray, lag: int, clips: np.ndarray | 
 
 
 def best_lag(sim: np.ndarray, emg: np.ndarray, rate: float, *, max_lag_s: float = 0.05,
-             min_lag_s: float = 0.0, clips: np.ndarray | None = None) -> tuple[int, float, np.ndarray]:
+             min_lag_s: float = 0.0, clips: np.ndarray | None = None
+             ) -> tuple[int, float, np.ndarray]:
     """Lag (samples) in [min_lag, max_lag] at which sim (delayed) best correlates with emg.
 
     A positive lag k means EMG leads: emg[t] is paired with sim[t + k]. Returns

@@ -14,7 +14,7 @@ import base64
 import hashlib
 import io
 from contextlib import contextmanager
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import matplotlib
 

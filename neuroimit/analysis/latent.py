@@ -51,7 +51,7 @@ class LatentStructure:
 
 
 def _folds(n: int, groups, n_folds: int, seed: int):
-    from sklearn.model_selection import GroupKFold, StratifiedKFold, KFold
+    from sklearn.model_selection import GroupKFold, KFold
 
     if groups is not None and len(np.unique(groups)) >= 2:
         k = min(n_folds, len(np.unique(groups)))

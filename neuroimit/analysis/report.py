@@ -32,7 +32,7 @@ from .comparisons import compare_presets
 from .emg import EMGConfig, normalise, process_emg_array, resample_to
 from .kinematics import phase_labels, tracking_errors
 from .latent import latent_structure
-from .rundir import ClipView, RolloutView, RunData, load_run
+from .rundir import RolloutView, RunData, load_run
 from . import figures as F
 
 __all__ = ["ReportConfig", "build_report", "collect_report"]
