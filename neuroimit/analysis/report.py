@@ -566,7 +566,7 @@ def _section_presets(rd: RunData, rep: dict, cfg: ReportConfig, emg_extra: dict)
                  F.preset_comparison_figure(cmp.per_clip, metric, summary=cmp.summary),
                  f"{title}: per-clip values (grey lines pair a clip across presets) and means "
                  "with bootstrap 95 % CI.")
-        if title.startswith("EMG"):
+        if title.startswith("EMG") and len(cmp.summary) > 1:
             rep["headline"]["best_preset"] = cmp.best
             rep["headline"]["best_preset_significant"] = cmp.significant
         elif title.startswith("Ours"):
