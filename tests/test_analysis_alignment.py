@@ -172,3 +172,22 @@ def test_ridge_penalty_choice_matches_scikit_learn(noise):
     ref = make_pipeline(StandardScaler(), RidgeCV(alphas=alphas)).fit(X, y)
     np.testing.assert_allclose(_ridge_loo_fit_predict(X, y, Xt, alphas), ref.predict(Xt),
                                atol=1e-10)
+
+
+def test_read_sto_errors_and_columns(tmp_path):
+    import io
+
+    from neuroimit.analysis.peers import read_sto, sto_activations
+
+    with pytest.raises(DataError, match="endheader"):
+        read_sto(io.StringIO("time\ta\n0\t1\n"))
+    with pytest.raises(DataError, match="time"):
+        read_sto(io.StringIO("endheader\nt\ta\n0\t1\n"))
+    df, meta = read_sto(io.StringIO("status=ok\nendheader\ntime\t/forceset/A/activation\t"
+                                    "/forceset/A\t/jointset/j/q/value\n0\t0.1\t0.2\t1\n"))
+    assert meta == {"status": "ok"}
+    assert list(sto_activations(df).columns) == ["A"]
+    assert sto_activations(df, suffix="")["A"].iloc[0] == 0.2
+    with pytest.raises(DataError, match="does not exist"):
+        from neuroimit.analysis.peers import load_gilmer_reach
+        load_gilmer_reach(tmp_path, 1)
