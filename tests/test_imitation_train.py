@@ -1,12 +1,12 @@
 """PPO training: resume equality (incl. kill -9), learning, evaluate outputs, multi-device, CLI."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import h5py
@@ -211,3 +211,20 @@ def test_cli_train_and_evaluate(tmp_path, shared_data):
     roll = Rollout.load(tmp_path / "run" / "imitation" / "rollout.h5")
     assert roll.n_clips == 3 and roll.held_out.sum() == 1
     assert roll.muscle_names and roll.qpos[0].shape[1] == 4
+
+
+def test_sweep_writes_table(tmp_path):
+    import csv
+    from neuroimit.imitation import sweep
+    clips, held = _clips()
+    base = TrainConfig.tiny(backend="cpu", total_steps=8 * 8)
+    rows = sweep(tmp_path, clips, toy_arm(), ["none", "energy+control"], 1, base,
+                 held_out=held, progress=False)
+    table = list(csv.DictReader(open(tmp_path / "sweep" / "table.csv")))
+    assert [r["preset"] for r in table] == ["none", "energy+control"]
+    assert all(np.isfinite(float(r["held_out_joint_err_deg"])) and float(r["train_effort"]) > 0
+               for r in table)
+    cfg = json.loads((tmp_path / "sweep" / "energy_control_s0" / "imitation" /
+                      "config.json").read_text())
+    assert cfg["env"]["rewards"]["energy"] > 0 and cfg["env"]["rewards"]["ctrl"] > 0
+    assert len(rows) == 2

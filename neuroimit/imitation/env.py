@@ -103,6 +103,19 @@ def make_env_params(spec: PhysicsSpec, clips: Sequence[ReferenceClip], cfg: EnvC
         if c.n_frames < 2 + cfg.n_future:
             raise DataError(f"clip has {c.n_frames} frames at {rate:g} Hz", file=c.name,
                             field="qpos", expected=f">= {2 + cfg.n_future} frames")
+    rng_ = np.asarray(spec.mj_model.jnt_range, float)
+    limited = np.asarray(spec.mj_model.jnt_limited, bool)
+    qadr = np.asarray(spec.mj_model.jnt_qposadr)
+    if limited.any() and spec.mj_model.nq == spec.mj_model.njnt:   # hinge/slide-only bodies
+        q = np.concatenate([c.qpos for c in cs])[:, qadr[limited]]
+        out = np.mean((q < rng_[limited, 0] - 1e-6) | (q > rng_[limited, 1] + 1e-6), 0)
+        if np.any(out > 0):
+            import warnings
+            names = [spec.mj_model.joint(int(j)).name for j in np.flatnonzero(limited)]
+            bad = ", ".join(f"{n} {100 * f:.0f}%" for n, f in zip(names, out) if f > 0)
+            warnings.warn(f"reference frames outside the body's joint ranges ({bad}): those "
+                          "poses cannot be reached; register the keypoints to this body "
+                          "(neuroimit.stac) or check the joint order", stacklevel=2)
     Tm = max(c.n_frames for c in cs)
     C = len(cs)
     K = len(spec.site_ids)
