@@ -229,6 +229,20 @@ def _predict_from(dist: np.ndarray, yv: np.ndarray, k: int) -> np.ndarray:
 
 _MAGIC = np.uint64(0x0102040810204080)  # 8 bytes of 0/1 -> one byte of bits (little)
 _S56 = np.uint64(56)
+_WIDE = 16  # candidates per step after the first 8
+
+
+def _pack_bits(member: np.ndarray) -> np.ndarray:
+    """(A, w <= 64) bool -> (A,) uint64 with bit j = member[:, j]."""
+    A, w = member.shape
+    wp = (w + 7) // 8 * 8
+    m = np.zeros((A, wp), bool)
+    m[:, :w] = member
+    by = (m.view(np.uint64) * _MAGIC) >> _S56                              # (A, wp/8)
+    bits = by[:, 0].copy()
+    for q in range(1, wp // 8):
+        bits |= by[:, q] << np.uint64(8 * q)
+    return bits
 
 
 def _run_order(data: CrossMapData, libs: np.ndarray, k: int, excl: int, K: int):
@@ -312,16 +326,17 @@ def _run_order(data: CrossMapData, libs: np.ndarray, k: int, excl: int, K: int):
             dsub[short] = np.inf
             dist[act] = dsub
             mflat = masks.ravel()
-            for blk in range(1, nblk):
+            for start in range(8, Kp, _WIDE):
                 if act.size == 0:
                     break
+                w = min(_WIDE, Kp - start)
                 s_ = act // M
                 i_ = act - s_ * M
-                base = i_ * Kp + 8 * blk
-                Ob = Oflat[base[:, None] + np.arange(8)[None, :]]
-                member = np.ascontiguousarray(mflat[(s_ * (M + 1))[:, None] + Ob])
-                byte = ((member.view(np.uint64)[:, 0] * _MAGIC) >> _S56).astype(np.intp)
-                bcnt = _POPCNT[byte]
+                base = i_ * Kp + start
+                Ob = Oflat[base[:, None] + np.arange(w)[None, :]]
+                member = mflat[(s_ * (M + 1))[:, None] + Ob]
+                bits = _pack_bits(member)
+                bcnt = np.bitwise_count(bits).astype(np.int64)
                 nd = need[act]
                 take = np.minimum(bcnt, nd)
                 filled = k - nd
@@ -329,7 +344,11 @@ def _run_order(data: CrossMapData, libs: np.ndarray, k: int, excl: int, K: int):
                     sel = np.flatnonzero(take > j)
                     if sel.size == 0:
                         break
-                    flat = base[sel] + _FIRST[byte[sel], j]
+                    bsel = bits[sel]
+                    low = bsel & (~bsel + np.uint64(1))
+                    bits[sel] = bsel ^ low
+                    pos = np.frexp(low.astype(np.float64))[1] - 1
+                    flat = base[sel] + pos
                     rows = act[sel]
                     slot = filled[sel] + j
                     dist[rows, slot] = Dflat[flat]
@@ -355,15 +374,46 @@ def _run_order(data: CrossMapData, libs: np.ndarray, k: int, excl: int, K: int):
 
 
 def _run_brute(data: CrossMapData, libs: np.ndarray, k: int, excl: int):
-    M = data.M
+    """All point-to-library distances, many libraries at once (small libraries)."""
+    M, T = data.M, data.Y.shape[1]
     S, L = libs.shape
-    preds = np.empty((S, M, data.Y.shape[1]))
-    step = max(1, 4_000_000 // max(L, 1))
-    for s in range(S):
-        for a in range(0, M, step):
-            rows = np.arange(a, min(a + step, M))
-            n2, d2 = _brute_rows(data, libs[s], rows, k, excl)
-            preds[s, rows] = _predict(data, n2, d2, k)
+    kk = min(k, L)
+    preds = np.empty((S, M, T))
+    B = max(1, min(S, 3_000_000 // max(M * L, 1)))
+    step = max(1, 3_000_000 // max(L, 1))  # rows per chunk when one library is too big
+    for a in range(0, S, B):
+        b = min(a + B, S)
+        nb = b - a
+        lb = libs[a:b]                                                     # (nb, L)
+        for r0 in range(0, M, step if nb == 1 else M):
+            r1 = min(M, r0 + (step if nb == 1 else M))
+            rows_i = np.arange(r0, r1)
+            V = data.vecs[rows_i]
+            lv = data.vecs[lb]                                             # (nb, L, D)
+            d2 = np.zeros((nb, rows_i.size, L))
+            for j in range(V.shape[1]):
+                d2 += (V[None, :, None, j] - lv[:, None, :, j]) ** 2
+            d = np.sqrt(d2)
+            if excl > 0:
+                bad = np.abs(data.rows[rows_i][None, :, None] - data.rows[lb][:, None, :]) <= excl
+            else:
+                bad = rows_i[None, :, None] == lb[:, None, :]
+            d[bad] = np.inf
+            if kk < L:
+                part = np.sort(np.argpartition(d, kk - 1, axis=2)[..., :kk], axis=2)
+            else:
+                part = np.broadcast_to(np.arange(L), d.shape).copy()
+            dp = np.take_along_axis(d, part, axis=2)
+            o = np.argsort(dp, axis=2, kind="stable")   # ties: lower library row first
+            pos = np.take_along_axis(part, o, axis=2)
+            dist = np.take_along_axis(dp, o, axis=2)
+            nbr = lb[np.arange(nb)[:, None, None], pos]
+            if kk < k:
+                dist = np.concatenate([dist, np.full(dist.shape[:2] + (k - kk,), np.inf)], 2)
+                nbr = np.concatenate([nbr, np.zeros(nbr.shape[:2] + (k - kk,), nbr.dtype)], 2)
+            nbr = np.where(np.isfinite(dist), nbr, 0)
+            p = _predict_from(dist.reshape(-1, k), data.Y[nbr].reshape(-1, k, T), k)
+            preds[a:b, r0:r1] = p.reshape(nb, r1 - r0, T)
     return preds
 
 
