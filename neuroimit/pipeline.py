@@ -213,11 +213,21 @@ def stage_train(ctx: RunContext) -> dict[str, Any]:
     kw = dict(ctx.config.train)
     kw.setdefault("seed", ctx.config.seed)
     cfg = TrainConfig(**kw)
-    result = train([clips[i] for i in tr], ctx.body(), cfg, run_dir=ctx.path("policy"),
-                   resume=True)
+    train_clips = [clips[i] for i in tr]
+    try:  # continue an interrupted run of the same config from its last checkpoint
+        result = train(train_clips, ctx.body(), cfg, run_dir=ctx.path("policy"), resume=True)
+    except ConfigError as exc:
+        if exc.field != "config.json":
+            raise
+        # the train config changed since the checkpoints were written: start afresh
+        ctx.say("[yellow]train config changed: previous checkpoints discarded[/yellow]")
+        result = train(train_clips, ctx.body(), cfg, run_dir=ctx.path("policy"),
+                       overwrite=True)
     summary = {"n_train_clips": len(tr), "n_holdout_clips": len(ho)}
-    if isinstance(result, dict):
-        summary.update({k: v for k, v in result.items() if isinstance(v, (int, float, str))})
+    for key in ("steps_per_s", "wall_s"):
+        val = getattr(result, key, None)
+        if isinstance(val, (int, float)) and np.isfinite(val):
+            summary[key] = float(val)
     ctx.say(f"trained on {len(tr)} clips ({len(ho)} held out)")
     return {"outputs": ["policy", "clips.json"], "summary": summary}
 
@@ -228,7 +238,10 @@ def stage_evaluate(ctx: RunContext) -> dict[str, Any]:
 
     clips = _clips(ctx)
     split = json.loads(ctx.path("clips.json").read_text())
-    roll = evaluate(ctx.path("policy"), clips, body=ctx.body(), holdout=split["holdout"])
+    # save=False: the rollout goes to RUN_DIR/rollout.h5, leaving the train stage's outputs
+    # (RUN_DIR/policy) untouched so its manifest stays valid
+    roll = evaluate(ctx.path("policy"), clips, body=ctx.body(), holdout=split["holdout"],
+                    save=False)
     roll.save(ctx.path("rollout.h5"))
     summary = {}
     errs = getattr(roll, "clip_errors", None)

@@ -1,7 +1,9 @@
 """Pipeline commands: ``run``, ``demo``, ``config``, ``batch``."""
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -36,8 +38,10 @@ def run(
     cfg = RunConfig.from_yaml(config) if config else None
     stages = tuple(s.strip() for s in only.split(",")) if only else STAGES
     con = Console(quiet=quiet or as_json)
-    results = run_pipeline(source, out, cfg, stages=stages, from_stage=from_stage,
-                           quiet=quiet or as_json, console=con)
+    # with --json, stdout carries only the JSON: progress bars of the stages go to stderr
+    with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
+        results = run_pipeline(source, out, cfg, stages=stages, from_stage=from_stage,
+                               quiet=quiet or as_json, console=con)
     if as_json:
         typer.echo(_results_json(results))
     else:
