@@ -151,7 +151,7 @@ def ccm(x, y, *, E: int, lib_sizes: Sequence[int], samples: int = 100,
     >>> import numpy as np
     >>> x, y = coupled_logistic(300)
     >>> r = ccm(x, y, E=2, lib_sizes=[298], samples=1)
-    >>> round(float(r.mean_xy[0]), 3) > 0.5
+    >>> round(float(r.mean_yx[0]), 3) > 0.5
     True
     """
     X, xn = columns_and_names(x, "x")

@@ -82,7 +82,7 @@ def smap(x, y=None, *, E: int = 1, tau: int = -1, Tp: int = 1, theta: float = 0.
     >>> t = np.arange(300) * 0.2
     >>> p = smap(np.sin(t), E=3, theta=0.0)
     >>> p.coefficients.shape
-    (299, 4)
+    (298, 4)
     """
     if theta is None or not np.isfinite(theta) or theta < 0:
         raise ConfigError(f"theta = {theta} is invalid", field="theta",
