@@ -139,13 +139,13 @@ def _whole_body_data(model, sites, T, seed):
     for j in range(model.njnt):
         a = int(model.jnt_qposadr[j])
         typ = int(model.jnt_type[j])
-        if typ == mujoco.mjtJoint.mjJNT_FREE:
+        if typ == int(mujoco.mjtJoint.mjJNT_FREE):
             q[:, a] = 0.05 * t
             q[:, a + 1] = 0.01 * np.sin(2 * np.pi * 0.5 * t)
             q[:, a + 2] = 0.05
             yaw = 0.3 * np.sin(2 * np.pi * 0.3 * t)
             q[:, a + 3:a + 7] = np.stack([np.cos(yaw / 2), 0 * t, 0 * t, np.sin(yaw / 2)], 1)
-        elif typ in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE):
+        elif typ in (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)):
             lo, hi = model.jnt_range[j] if model.jnt_limited[j] else (-0.5, 0.5)
             mid, amp = (lo + hi) / 2, 0.35 * (hi - lo)
             f = rng.uniform(0.5, 2.0)
@@ -198,7 +198,7 @@ def whole_body(xml_path: str | None, keypoint_map: str | None, data_path: str | 
            f"{reg.mean_error_m * 1e3:.3f} mm at 0.5 mm noise")
     if q_true is not None:
         lin = [int(model.jnt_qposadr[j]) for j in range(model.njnt)
-               if model.jnt_type[j] in (mujoco.mjtJoint.mjJNT_HINGE,)]
+               if int(model.jnt_type[j]) == int(mujoco.mjtJoint.mjJNT_HINGE)]
         msg += f"; hinge-angle RMSE {_rmse_deg(reg.qpos[:, lin], q_true[:, lin]):.2f} deg"
     print(msg)
     print("  stac-mjx (REFERENCE.md): 13-68 frames/s on a GPU (rat, 8192 frames); ~2 frames/s "

@@ -91,3 +91,17 @@ def test_segment_scaling_matches_scaled_body():
     np.testing.assert_allclose(out, ref, atol=1e-9)
     # and the template differs, so the test can fail
     assert np.abs(mujoco_site_positions(view.model, q, ids)[0] - ref).max() > 1e-4
+
+
+@pytest.mark.parametrize("n", [4, 20])
+def test_spd_solve_both_paths(n):
+    """Unrolled (n <= 12) and looped (n > 12) Cholesky solves, vmapped over frames."""
+    from neuroimit.stac.solver import spd_solve
+
+    rng = np.random.default_rng(n)
+    a = rng.normal(size=(6, n, n))
+    a = a @ a.transpose(0, 2, 1) + 0.1 * np.eye(n)
+    b = rng.normal(size=(6, n, 2))
+    with jax.enable_x64(True):
+        x = np.asarray(jax.jit(jax.vmap(spd_solve))(a, b))
+    np.testing.assert_allclose(x, np.linalg.solve(a, b), rtol=1e-8, atol=1e-10)

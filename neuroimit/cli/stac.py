@@ -76,7 +76,12 @@ def stac(
         reg.to_stac_mjx(out / "stac_mjx.h5")
         written.append("stac_mjx.h5")
     if nwb is not None:
+        from ..errors import ConfigError
         from ..loaders.export import add_registration
+
+        if not str(session).lower().endswith(".nwb"):
+            raise ConfigError(f"--nwb needs an NWB source, got {session!r}", field="--nwb",
+                              expected="SESSION to be a local .nwb file")
 
         add_registration(session, reg, nwb, overwrite=True)
         written.append(str(nwb))
