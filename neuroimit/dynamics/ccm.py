@@ -1,12 +1,13 @@
 """Convergent cross mapping (Sugihara et al. 2012, Science 338:496,
-doi:10.1126/science.1227079), exact and fast.
+doi:10.1126/science.1227079), exact.
 
 ``"x:y"`` (pyEDM's naming): the delay embedding of x cross-maps (predicts) y; high and
 converging skill is evidence that **y drives x**.
 
 The same seed gives the same random libraries as pyEDM 2.5.7's ``CCM`` (its sampling
 scheme is reproduced), so the rho curves agree with pyEDM number for number; the neighbour
-search is exact but far faster (see :mod:`neuroimit.dynamics._ccm_engine`).
+search is exact and faster (x2-3 overall on a shared 2-core CPU, x10-40 for large
+libraries; see :mod:`neuroimit.dynamics._ccm_engine` and docs/benchmarks.md).
 
 >>> import numpy as np
 >>> from neuroimit.dynamics.ccm import ccm, coupled_logistic
