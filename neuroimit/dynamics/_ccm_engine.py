@@ -258,7 +258,7 @@ def _run_order(data: CrossMapData, libs: np.ndarray, k: int, excl: int, K: int):
     M = data.M
     T = data.Y.shape[1]
     S = libs.shape[0]
-    B = max(1, min(S, 2_000_000 // max(M, 1)))
+    B = max(1, min(S, 2_000_000 // max(M * (1 + (T - 1) // 2), 1)))  # bound (B*M, k, T) memory
     preds = np.empty((S, M, T))
     nblk = (K + 7) // 8
     if K % 8:
