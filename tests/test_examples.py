@@ -60,3 +60,21 @@ def test_tutorial_6_batch_over_a_folder(tmp_path):
     res = _load("tutorial_6_batch").main(["-o", str(tmp_path / "t6"), "--stages", "load"])
     assert [s["status"] for s in res.status] == ["done"] * 3
     assert len(res.summary) == 3
+
+
+def test_tutorial_3_train_evaluate(tmp_path):
+    res = _load("tutorial_3_train_evaluate").main(
+        ["--tiny", "--duration", "3", "-o", str(tmp_path / "t3")])
+    assert res["n_clips"] >= 2 and res["n_held_out"] >= 1
+    assert np.isfinite(res["joint_err_deg"]) and 0 <= res["effort"] <= 1
+    assert -1 <= res["activation_r_vs_truth"] <= 1
+    assert (tmp_path / "t3" / "imitation" / "rollout.h5").exists()
+
+
+def test_tutorial_4_constraint_sweep(tmp_path):
+    res = _load("tutorial_4_constraint_sweep").main(
+        ["--tiny", "--presets", "none,energy", "--seeds", "1", "--duration", "3",
+         "-o", str(tmp_path / "t4")])
+    assert sorted(res["table"]["preset"]) == ["energy", "none"]
+    assert set(res["scores"]["preset"]) == {"energy", "none"}
+    assert res["comparison"].best in ("none", "energy") and res["comparison"].statement
