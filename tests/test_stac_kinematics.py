@@ -95,7 +95,7 @@ def test_segment_scaling_matches_scaled_body():
 
 @pytest.mark.parametrize("n", [4, 20])
 def test_spd_solve_both_paths(n):
-    """Unrolled (n <= 12) and looped (n > 12) Cholesky solves, vmapped over frames."""
+    """Unrolled (n <= 12) and LAPACK (n > 12) Cholesky solves, vmapped over frames."""
     from neuroimit.stac.solver import spd_solve
 
     rng = np.random.default_rng(n)

@@ -376,7 +376,8 @@ def spd_solve(a, b):
     vec = b.ndim == 1
     bb = b[:, None] if vec else b
     if n > 12:
-        x = _chol_solve_loop(a, bb)
+        c = jax.scipy.linalg.cho_factor(a, lower=True)
+        x = jax.scipy.linalg.cho_solve(c, bb)
         return x[:, 0] if vec else x
     L = [[None] * n for _ in range(n)]
     for j in range(n):
@@ -405,30 +406,3 @@ def spd_solve(a, b):
     x = jnp.stack(x)
     return x[:, 0] if vec else x
 
-
-def _chol_solve_loop(a, b):
-    """Cholesky solve of SPD ``a`` (n, n) for ``b`` (n, k) with ``fori_loop`` over columns
-    and rows: O(n) loop steps of vector work, so vmapping over frames vectorises it."""
-    n = a.shape[-1]
-    idx = jnp.arange(n)
-    tiny = 1e-300 if a.dtype == jnp.float64 else 1e-30
-
-    def col(j, L):
-        s = a[:, j] - L @ L[j, :]
-        d = jnp.sqrt(jnp.maximum(s[j], tiny))
-        c = jnp.where(idx > j, s / d, 0.0)
-        c = jnp.where(idx == j, d, c)
-        return L.at[:, j].set(c)
-
-    L = jax.lax.fori_loop(0, n, col, jnp.zeros_like(a))
-
-    def fwd(i, y):
-        return y.at[i].set((b[i] - L[i, :] @ y) / L[i, i])
-
-    y = jax.lax.fori_loop(0, n, fwd, jnp.zeros_like(b))
-
-    def bwd(k, x):
-        i = n - 1 - k
-        return x.at[i].set((y[i] - L[:, i] @ x) / L[i, i])
-
-    return jax.lax.fori_loop(0, n, bwd, jnp.zeros_like(b))
