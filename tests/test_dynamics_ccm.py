@@ -98,6 +98,23 @@ def test_strategies_agree_exactly(logistic, excl):
                                        err_msg=f"{s} L={L}")
 
 
+@pytest.mark.parametrize("excl", [0, 3])
+def test_numba_kernels_equal_numpy_strategies(logistic, excl):
+    """Compiled walk and brute-force kernels give the NumPy engine's rho (1 and 3
+    targets, small to full libraries)."""
+    pytest.importorskip("numba")
+    x, y = logistic
+    d = cross_map_data(x[:600, None], np.c_[y, x, y * y][:600], E=2, tau=-1, Tp=0,
+                       embedded=False, ok=np.ones(600, bool))
+    for L in (12, 90, 300, 540, d.M):
+        libs = pyedm_libraries(d.M, L, 6, 3)
+        ref = cross_map_rho(d, libs, 3, excl, "kdtree" if L < d.M else "order")
+        assert np.isfinite(ref).all()
+        for s in ("numba", "numba_walk", "numba_brute", "auto"):
+            np.testing.assert_allclose(cross_map_rho(d, libs, 3, excl, s), ref, atol=1e-12,
+                                       err_msg=f"{s} L={L}")
+
+
 def test_ccm_matrix_equals_pairwise_ccm(logistic):
     x, y = logistic
     rng = np.random.default_rng(0)

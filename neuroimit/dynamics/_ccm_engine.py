@@ -453,11 +453,39 @@ def _order_K(M: int, L: int, k: int, S: int) -> int | None:
     return None
 
 
+_NUMBA: list = []
+
+
+def numba_kernels():
+    """The compiled kernels module, or None when numba is unavailable (NumPy fallback)."""
+    if not _NUMBA:
+        try:
+            from . import _ccm_numba
+            _NUMBA.append(_ccm_numba)
+        except Exception:  # noqa: BLE001 - any import/compile problem: use NumPy
+            _NUMBA.append(None)
+    return _NUMBA[0]
+
+
+def _numba_choice(M: int, L: int, k: int, S: int, D: int) -> tuple[str, int | None]:
+    """('order'|'brute', K) for the compiled kernels: a walk visits about k M / L
+    candidates (plus a brute-force pass over the library for the rare points whose K
+    candidates hold fewer than k members), brute force costs L distances per point."""
+    f = L / M
+    K = _order_K(M, L, k, S) or 128
+    walk = 4.0 + min(k / f, K) + binom.cdf(k - 1, K, f) * L * (D + 1) / 3.0
+    brute = L * (D + 1) / 3.0
+    return ("order", K) if walk < brute else ("brute", None)
+
+
 def choose_strategy(M: int, L: int, k: int, S: int, D: int) -> tuple[str, int | None]:
     """('full'|'order'|'brute'|'kdtree', K) by a cost model in microseconds per predicted
-    point, calibrated on the 2-core development machine (N = 2,000 .. 100,000)."""
+    point, calibrated on the 2-core development machine (N = 2,000 .. 100,000). With the
+    compiled kernels available only 'full', 'order' (walk) and 'brute' are chosen."""
     if L >= M:
         return "full", None
+    if numba_kernels() is not None:
+        return _numba_choice(M, L, k, S, D)
     f = L / M
     cost = {"brute": 0.6 + 0.12 * L * (D + 1) / 3.0,
             "kdtree": 2.0 + 0.2 * np.log2(max(L, 2)) * (k + 1) / 4.0}
@@ -474,13 +502,21 @@ def cross_map_rho(data: CrossMapData, libs: np.ndarray, k: int, excl: int = 0,
                   strategy: str = "auto") -> np.ndarray:
     """Rho (S, T) of cross-mapping ``data.Y`` from each library in ``libs`` (S, L).
 
-    strategy: "auto", "order", "brute", "kdtree" (all exact; "auto" picks by cost).
+    strategy: "auto", "order", "brute", "kdtree" (NumPy engine), "numba", "numba_walk",
+    "numba_brute" (compiled kernels); all exact. "auto" picks the compiled kernels when
+    numba is available, else the NumPy strategy with the lowest modelled cost.
     """
     S, L = libs.shape
     M = data.M
     k = min(k, L - 1)
     if k < 1:
         return np.full((S, data.Y.shape[1]), np.nan)
+    nk = numba_kernels() if strategy in ("auto", "numba", "numba_walk", "numba_brute") \
+        else None
+    if strategy.startswith("numba") and nk is None:
+        raise RuntimeError("numba is not available for the compiled CCM kernels")
+    if nk is not None:
+        return _run_numba(nk, data, libs, k, excl, strategy)
     name, K = choose_strategy(M, L, k, S, data.vecs.shape[1])
     if strategy != "auto":
         name = strategy
@@ -498,3 +534,42 @@ def cross_map_rho(data: CrossMapData, libs: np.ndarray, k: int, excl: int = 0,
     else:
         preds = _run_kdtree(data, libs, k, excl)
     return rho_over_points(preds, data.Y)
+
+
+def _walk_arrays(data: CrossMapData, K: int, excl: int):
+    """Contiguous (O, Dd) of the (cached) ordering at least K deep; O = M where none."""
+    data.ordering(K, excl)
+    key = (id(data._order), data._order[0], excl)
+    cache = getattr(data, "_walk", None)
+    if cache is None or cache[0] != key:
+        O, Dd = data._order[2], data._order[3]
+        Oc = np.ascontiguousarray(np.where(np.isfinite(Dd), O, data.M), dtype=np.int32)
+        cache = (key, Oc, np.ascontiguousarray(Dd, dtype=np.float64))
+        data._walk = cache
+    return cache[1], cache[2]
+
+
+def _run_numba(nk, data: CrossMapData, libs: np.ndarray, k: int, excl: int,
+               strategy: str) -> np.ndarray:
+    """(S, T) rho with the compiled kernels."""
+    S, L = libs.shape
+    M = data.M
+    vecs = np.ascontiguousarray(data.vecs, dtype=np.float64)
+    rows = np.ascontiguousarray(data.rows, dtype=np.int64)
+    Y = np.ascontiguousarray(data.Y, dtype=np.float64)
+    full = L >= M and strategy in ("auto", "numba")
+    lb = np.ascontiguousarray(libs[:1] if full else libs, dtype=np.int64)
+    if strategy == "numba_brute":
+        name, K = "brute", None
+    elif full:
+        name, K = "order", min(M - 1, k)
+    else:
+        name, K = _numba_choice(M, L, k, S, vecs.shape[1])
+        if strategy == "numba_walk":
+            name, K = "order", K or 128
+    if name == "brute":
+        r = nk.brute_rho(vecs, rows, Y, lb, int(k), int(excl))
+    else:
+        O, Dd = _walk_arrays(data, K, excl)
+        r = nk.walk_rho(O, Dd, vecs, rows, Y, lb, int(k), int(excl))
+    return np.repeat(r, S, axis=0) if full else r

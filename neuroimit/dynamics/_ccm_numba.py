@@ -1,0 +1,181 @@
+"""Compiled (numba) CCM kernels: exact cross-map rho for many random libraries.
+
+Two kernels, both parallel over libraries (``prange``), both giving pyEDM 2.5.7's CCM
+numbers (same neighbours, same weights ``exp(-d / d_min)``, zero distances weighted 1 and
+the rest 0 when ``d_min = 0``, NaN prediction with fewer than ``k`` neighbours, Pearson rho
+over the predicted points):
+
+``walk_rho``   every point walks its precomputed neighbour ordering over the whole data
+               set (nearest first, excluded rows already removed) and keeps the first
+               ``k`` library members; when the ordering runs out first, the point is done
+               by brute force over its library (exact either way).
+``brute_rho``  distances from every point to every library member, top ``k`` kept by
+               insertion (small libraries, where a walk would be long).
+
+Ties between equal distances go to the earlier candidate (the ordering's order, or the
+lower data row for brute force), as the NumPy engine does.
+
+Compiled on first use and cached on disk (``cache=True``); importing this module fails
+cleanly when numba is missing, and the NumPy engine is used instead.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["walk_rho", "brute_rho"]
+
+
+@njit(cache=True, nogil=True)
+def _insert(d, j, nb, dk, c, k):
+    """Insert candidate j at distance d into the sorted top-k (nb, dk) of size c; ties
+    keep the earlier candidate first. Returns the new size."""
+    if c == k:
+        if not d < dk[k - 1]:
+            return c
+        pos = k - 1
+    else:
+        pos = c
+        c += 1
+    while pos > 0 and dk[pos - 1] > d:
+        dk[pos] = dk[pos - 1]
+        nb[pos] = nb[pos - 1]
+        pos -= 1
+    dk[pos] = d
+    nb[pos] = j
+    return c
+
+
+@njit(cache=True, nogil=True)
+def _brute_point(vecs, rows, lib, i, k, excl, nb, dk):
+    """Top-k library members of point i by brute force (exclusion rules applied)."""
+    c = 0
+    D = vecs.shape[1]
+    ri = rows[i]
+    for jj in range(lib.shape[0]):
+        j = lib[jj]
+        if excl > 0:
+            if abs(rows[j] - ri) <= excl:
+                continue
+        elif j == i:
+            continue
+        acc = 0.0
+        for e in range(D):
+            t = vecs[i, e] - vecs[j, e]
+            acc += t * t
+        c = _insert(math.sqrt(acc), j, nb, dk, c, k)
+    return c
+
+
+@njit(cache=True, nogil=True)
+def _predict_point(dk, nb, c, k, Y, w, pred, i):
+    """pyEDM CCM simplex prediction of point i into pred[i, :] (NaN when c < k)."""
+    T = Y.shape[1]
+    if c < k:
+        for t in range(T):
+            pred[i, t] = np.nan
+        return
+    d0 = dk[0]
+    ws = 0.0
+    for j in range(k):
+        if d0 > 0:
+            w[j] = math.exp(-dk[j] / d0)
+        else:
+            w[j] = 1.0 if dk[j] == 0.0 else 0.0
+        ws += w[j]
+    for t in range(T):
+        p = 0.0
+        for j in range(k):
+            p += w[j] * Y[nb[j], t]
+        pred[i, t] = p / ws
+
+
+@njit(cache=True, nogil=True)
+def _rho(pred, Y, out, s):
+    """Pearson r over points with a prediction (pyEDM's conventions: NaN with < 3 pairs,
+    0 without spread), two-pass like the NumPy engine."""
+    M, T = pred.shape
+    for t in range(T):
+        n = 0
+        sp = 0.0
+        sa = 0.0
+        for i in range(M):
+            p = pred[i, t]
+            if np.isfinite(p):
+                n += 1
+                sp += p
+                sa += Y[i, t]
+        if n < 3:
+            out[s, t] = np.nan
+            continue
+        pm = sp / n
+        am = sa / n
+        num = 0.0
+        vp = 0.0
+        va = 0.0
+        for i in range(M):
+            p = pred[i, t]
+            if np.isfinite(p):
+                dp = p - pm
+                da = Y[i, t] - am
+                num += dp * da
+                vp += dp * dp
+                va += da * da
+        den = math.sqrt(vp * va)
+        out[s, t] = num / den if den > 0 else 0.0
+
+
+@njit(parallel=True, cache=True)
+def walk_rho(O, Dd, vecs, rows, Y, libs, k, excl):
+    """(S, T) rho. O: (M, K) int32 candidates per point, nearest first, M = no candidate;
+    Dd: (M, K) their distances; vecs (M, D); rows (M,) int64; Y (M, T); libs (S, L)."""
+    S = libs.shape[0]
+    M, K = O.shape
+    T = Y.shape[1]
+    out = np.empty((S, T))
+    for s in prange(S):
+        lib = libs[s]
+        mem = np.zeros(M + 1, np.bool_)
+        for jj in range(lib.shape[0]):
+            mem[lib[jj]] = True
+        nb = np.empty(k, np.int64)
+        dk = np.empty(k)
+        w = np.empty(k)
+        pred = np.empty((M, T))
+        for i in range(M):
+            c = 0
+            for q in range(K):
+                o = O[i, q]
+                if mem[o]:
+                    nb[c] = o
+                    dk[c] = Dd[i, q]
+                    c += 1
+                    if c == k:
+                        break
+            if c < k:
+                c = _brute_point(vecs, rows, lib, i, k, excl, nb, dk)
+            _predict_point(dk, nb, c, k, Y, w, pred, i)
+        _rho(pred, Y, out, s)
+    return out
+
+
+@njit(parallel=True, cache=True)
+def brute_rho(vecs, rows, Y, libs, k, excl):
+    """(S, T) rho by brute force over each library (S, L) (small libraries)."""
+    S = libs.shape[0]
+    M = vecs.shape[0]
+    T = Y.shape[1]
+    out = np.empty((S, T))
+    for s in prange(S):
+        lib = libs[s]
+        nb = np.empty(k, np.int64)
+        dk = np.empty(k)
+        w = np.empty(k)
+        pred = np.empty((M, T))
+        for i in range(M):
+            c = _brute_point(vecs, rows, lib, i, k, excl, nb, dk)
+            _predict_point(dk, nb, c, k, Y, w, pred, i)
+        _rho(pred, Y, out, s)
+    return out
