@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("DANDI_NO_ET", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# a fresh JAX compilation cache for this test session, shared with the subprocesses the tests
+# start (CLI runs, kill/resume, multi-device): the same programs compile once, not per process
+os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="neuroimit-jax-cache-")
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 
 import pytest  # noqa: E402
 
