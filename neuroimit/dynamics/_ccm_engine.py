@@ -20,6 +20,7 @@ alone).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 
@@ -114,13 +115,31 @@ def _byte_table(O: np.ndarray, Dd: np.ndarray, Y: np.ndarray, k: int) -> np.ndar
     return out.ravel()
 
 
+_LIB_CACHE: dict = {}
+
+
 def pyedm_libraries(M: int, L: int, S: int, seed: int | None) -> np.ndarray:
     """(S, L) sorted random libraries drawn as pyEDM 2.5.7 draws them.
 
     pyEDM seeds every (direction, library size) task with ``SeedSequence(seed)`` and draws
     ``rng.choice(M, L, replace=False)`` per sample, so the same seed gives the same
-    libraries here and there.
+    libraries here and there. Seeded draws are memoised (read-only arrays): both CCM
+    directions and every target of a matrix reuse them.
     """
+    if seed is not None:
+        key = (int(M), int(L), int(S), seed)
+        hit = _LIB_CACHE.get(key)
+        if hit is None:
+            if len(_LIB_CACHE) > 64:
+                _LIB_CACHE.clear()
+            hit = _draw_libraries(M, L, S, seed)
+            hit.flags.writeable = False
+            _LIB_CACHE[key] = hit
+        return hit
+    return _draw_libraries(M, L, S, seed)
+
+
+def _draw_libraries(M: int, L: int, S: int, seed) -> np.ndarray:
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     out = np.empty((S, L), np.int64)
     for s in range(S):
@@ -467,14 +486,25 @@ def numba_kernels():
     return _NUMBA[0]
 
 
+def _binom_cdf(m: int, n: int, p: float) -> float:
+    """P(X <= m), X ~ Binomial(n, p), for small m (cheaper than scipy per call)."""
+    q = 1.0 - p
+    return float(sum(math.comb(n, j) * p ** j * q ** (n - j) for j in range(m + 1)))
+
+
 def _numba_choice(M: int, L: int, k: int, S: int, D: int) -> tuple[str, int | None]:
     """('order'|'brute', K) for the compiled kernels: a walk visits about k M / L
-    candidates (plus a brute-force pass over the library for the rare points whose K
-    candidates hold fewer than k members), brute force costs L distances per point."""
+    candidates (plus a brute-force pass over the library for the points whose K
+    candidates hold fewer than k members), brute force costs L distances per point.
+    K is the shallowest ordering whose expected fallback work is under ~1 distance per
+    point (the fallback keeps results exact whatever K is)."""
     f = L / M
-    K = _order_K(M, L, k, S) or 128
-    walk = 4.0 + min(k / f, K) + binom.cdf(k - 1, K, f) * L * (D + 1) / 3.0
     brute = L * (D + 1) / 3.0
+    for K in (8, 16, 24, 32, 48, 64, 96, 128):
+        miss = _binom_cdf(k - 1, K, f)
+        if miss * brute <= 1.0:
+            break
+    walk = 4.0 + min(k / f, K) + miss * brute
     return ("order", K) if walk < brute else ("brute", None)
 
 

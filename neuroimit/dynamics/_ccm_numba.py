@@ -27,6 +27,8 @@ from numba import njit, prange
 
 __all__ = ["walk_rho", "brute_rho"]
 
+_EXP_M1 = math.exp(-1.0)
+
 
 @njit(cache=True, nogil=True)
 def _insert(d, j, nb, dk, c, k):
@@ -81,7 +83,8 @@ def _predict_point(dk, nb, c, k, Y, w, pred, i):
     ws = 0.0
     for j in range(k):
         if d0 > 0:
-            w[j] = math.exp(-dk[j] / d0)
+            # dk[0] / d0 is exactly 1: skip one exp per point
+            w[j] = _EXP_M1 if j == 0 else math.exp(-dk[j] / d0)
         else:
             w[j] = 1.0 if dk[j] == 0.0 else 0.0
         ws += w[j]
@@ -130,34 +133,42 @@ def _rho(pred, Y, out, s):
 @njit(parallel=True, cache=True)
 def walk_rho(O, Dd, vecs, rows, Y, libs, k, excl):
     """(S, T) rho. O: (M, K) int32 candidates per point, nearest first, M = no candidate;
-    Dd: (M, K) their distances; vecs (M, D); rows (M,) int64; Y (M, T); libs (S, L)."""
+    Dd: (M, K) their distances; vecs (M, D); rows (M,) int64; Y (M, T); libs (S, L).
+
+    Points are the outer (parallel) loop and libraries the inner one, so a point's
+    ordering row and the membership rows of its nearest candidates stay in cache while
+    all libraries walk them."""
     S = libs.shape[0]
     M, K = O.shape
     T = Y.shape[1]
-    out = np.empty((S, T))
-    for s in prange(S):
-        lib = libs[s]
-        mem = np.zeros(M + 1, np.bool_)
-        for jj in range(lib.shape[0]):
-            mem[lib[jj]] = True
+    memT = np.zeros((M + 1, S), np.bool_)
+    for s in range(S):
+        for jj in range(libs.shape[1]):
+            memT[libs[s, jj], s] = True
+    pred = np.empty((S, M, T))
+    nchunk = min(M, 256)
+    step = (M + nchunk - 1) // nchunk
+    for ch in prange(nchunk):
         nb = np.empty(k, np.int64)
         dk = np.empty(k)
         w = np.empty(k)
-        pred = np.empty((M, T))
-        for i in range(M):
-            c = 0
-            for q in range(K):
-                o = O[i, q]
-                if mem[o]:
-                    nb[c] = o
-                    dk[c] = Dd[i, q]
-                    c += 1
-                    if c == k:
-                        break
-            if c < k:
-                c = _brute_point(vecs, rows, lib, i, k, excl, nb, dk)
-            _predict_point(dk, nb, c, k, Y, w, pred, i)
-        _rho(pred, Y, out, s)
+        for i in range(ch * step, min(M, (ch + 1) * step)):
+            for s in range(S):
+                c = 0
+                for q in range(K):
+                    o = O[i, q]
+                    if memT[o, s]:
+                        nb[c] = o
+                        dk[c] = Dd[i, q]
+                        c += 1
+                        if c == k:
+                            break
+                if c < k:
+                    c = _brute_point(vecs, rows, libs[s], i, k, excl, nb, dk)
+                _predict_point(dk, nb, c, k, Y, w, pred[s], i)
+    out = np.empty((S, T))
+    for s in prange(S):
+        _rho(pred[s], Y, out, s)
     return out
 
 
