@@ -13,6 +13,8 @@ depends only on (qpos, qvel, act, ctrl): exact resume, and the same function on 
 """
 from __future__ import annotations
 
+import threading
+
 import jax
 import jax.numpy as jnp
 import mujoco
@@ -87,12 +89,18 @@ class CpuPhysics:
         self._o_end = self._o_act + size(S.mjSTATE_ACT)
         self._s0 = spec.mj_model.nsensordata
         self._models: list = []
+        # several JAX devices may call back at once; the thread pool and MjData are shared
+        self._lock = threading.Lock()
 
     def close(self):
         self._pool.close()
 
     def step_numpy(self, qpos, qvel, act, ctrl) -> PhysOut:
-        """numpy in/out (float64); see :class:`PhysOut`."""
+        """numpy in/out (float64); see :class:`PhysOut`. Thread-safe."""
+        with self._lock:
+            return self._step_numpy(qpos, qvel, act, ctrl)
+
+    def _step_numpy(self, qpos, qvel, act, ctrl) -> PhysOut:
         m, sp = self.model, self.spec
         n = qpos.shape[0]
         init = np.tile(self._state0, (n, 1))
