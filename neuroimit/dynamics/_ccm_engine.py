@@ -574,9 +574,10 @@ def _walk_arrays(data: CrossMapData, K: int, excl: int):
     if cache is None or cache[0] != key:
         O, Dd = data._order[2], data._order[3]
         Oc = np.ascontiguousarray(np.where(np.isfinite(Dd), O, data.M), dtype=np.int32)
-        cache = (key, Oc, np.ascontiguousarray(Dd, dtype=np.float64))
+        Dc = np.ascontiguousarray(Dd, dtype=np.float64)
+        cache = (key, Oc, Dc, numba_kernels().weight_table(Dc))
         data._walk = cache
-    return cache[1], cache[2]
+    return cache[1], cache[2], cache[3]
 
 
 def _run_numba(nk, data: CrossMapData, libs: np.ndarray, k: int, excl: int,
@@ -600,6 +601,6 @@ def _run_numba(nk, data: CrossMapData, libs: np.ndarray, k: int, excl: int,
     if name == "brute":
         r = nk.brute_rho(vecs, rows, Y, lb, int(k), int(excl))
     else:
-        O, Dd = _walk_arrays(data, K, excl)
-        r = nk.walk_rho(O, Dd, vecs, rows, Y, lb, int(k), int(excl))
+        O, Dd, W = _walk_arrays(data, K, excl)
+        r = nk.walk_rho(O, Dd, W, vecs, rows, Y, lb, int(k), int(excl))
     return np.repeat(r, S, axis=0) if full else r

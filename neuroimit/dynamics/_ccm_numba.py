@@ -30,27 +30,7 @@ __all__ = ["walk_rho", "brute_rho"]
 _EXP_M1 = math.exp(-1.0)
 
 
-@njit(cache=True, nogil=True)
-def _insert(d, j, nb, dk, c, k):
-    """Insert candidate j at distance d into the sorted top-k (nb, dk) of size c; ties
-    keep the earlier candidate first. Returns the new size."""
-    if c == k:
-        if not d < dk[k - 1]:
-            return c
-        pos = k - 1
-    else:
-        pos = c
-        c += 1
-    while pos > 0 and dk[pos - 1] > d:
-        dk[pos] = dk[pos - 1]
-        nb[pos] = nb[pos - 1]
-        pos -= 1
-    dk[pos] = d
-    nb[pos] = j
-    return c
-
-
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _brute_point(vecs, rows, lib, i, k, excl, nb, dk):
     """Top-k library members of point i by brute force (exclusion rules applied)."""
     c = 0
@@ -67,11 +47,25 @@ def _brute_point(vecs, rows, lib, i, k, excl, nb, dk):
         for e in range(D):
             t = vecs[i, e] - vecs[j, e]
             acc += t * t
-        c = _insert(math.sqrt(acc), j, nb, dk, c, k)
+        d = math.sqrt(acc)
+        # insertion into the sorted top-k; ties keep the earlier (lower row) first
+        if c == k:
+            if not d < dk[k - 1]:
+                continue
+            pos = k - 1
+        else:
+            pos = c
+            c += 1
+        while pos > 0 and dk[pos - 1] > d:
+            dk[pos] = dk[pos - 1]
+            nb[pos] = nb[pos - 1]
+            pos -= 1
+        dk[pos] = d
+        nb[pos] = j
     return c
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _predict_point(dk, nb, c, k, Y, w, pred, i):
     """pyEDM CCM simplex prediction of point i into pred[i, :] (NaN when c < k)."""
     T = Y.shape[1]
@@ -130,10 +124,31 @@ def _rho(pred, Y, out, s):
         out[s, t] = num / den if den > 0 else 0.0
 
 
+#: weight table depth: first-member position < _Q0, member position < _QW
+_Q0 = 4
+_QW = 16
+
+
 @njit(parallel=True, cache=True)
-def walk_rho(O, Dd, vecs, rows, Y, libs, k, excl):
+def weight_table(Dd):
+    """(M, _Q0, _QW) exp(-Dd[i, q] / Dd[i, q0]) (the same arithmetic as the kernels, so
+    bit-identical): most walks end inside this window and skip the exps."""
+    M, K = Dd.shape
+    W = np.zeros((M, _Q0, _QW))
+    for i in prange(M):
+        for q0 in range(min(_Q0, K)):
+            d0 = Dd[i, q0]
+            if d0 > 0 and np.isfinite(d0):
+                for q in range(q0, min(_QW, K)):
+                    W[i, q0, q] = math.exp(-Dd[i, q] / d0)
+    return W
+
+
+@njit(parallel=True, cache=True)
+def walk_rho(O, Dd, W, vecs, rows, Y, libs, k, excl):
     """(S, T) rho. O: (M, K) int32 candidates per point, nearest first, M = no candidate;
-    Dd: (M, K) their distances; vecs (M, D); rows (M,) int64; Y (M, T); libs (S, L).
+    Dd: (M, K) their distances; W: :func:`weight_table` of Dd; vecs (M, D); rows (M,)
+    int64; Y (M, T); libs (S, L).
 
     Points are the outer (parallel) loop and libraries the inner one, so a point's
     ordering row and the membership rows of its nearest candidates stay in cache while
@@ -150,6 +165,7 @@ def walk_rho(O, Dd, vecs, rows, Y, libs, k, excl):
     step = (M + nchunk - 1) // nchunk
     for ch in prange(nchunk):
         nb = np.empty(k, np.int64)
+        qp = np.empty(k, np.int64)
         dk = np.empty(k)
         w = np.empty(k)
         for i in range(ch * step, min(M, (ch + 1) * step)):
@@ -159,10 +175,22 @@ def walk_rho(O, Dd, vecs, rows, Y, libs, k, excl):
                     o = O[i, q]
                     if memT[o, s]:
                         nb[c] = o
+                        qp[c] = q
                         dk[c] = Dd[i, q]
                         c += 1
                         if c == k:
                             break
+                if c == k and dk[0] > 0 and qp[0] < _Q0 and qp[k - 1] < _QW:
+                    ws = 0.0
+                    for j in range(k):
+                        w[j] = W[i, qp[0], qp[j]]
+                        ws += w[j]
+                    for t in range(T):
+                        p = 0.0
+                        for j in range(k):
+                            p += w[j] * Y[nb[j], t]
+                        pred[s, i, t] = p / ws
+                    continue
                 if c < k:
                     c = _brute_point(vecs, rows, libs[s], i, k, excl, nb, dk)
                 _predict_point(dk, nb, c, k, Y, w, pred[s], i)
