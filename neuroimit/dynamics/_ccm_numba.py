@@ -164,22 +164,23 @@ def walk_rho(O, Dd, W, vecs, rows, Y, libs, k, excl):
     nchunk = min(M, 256)
     step = (M + nchunk - 1) // nchunk
     for ch in prange(nchunk):
-        nb = np.empty(k, np.int64)
-        qp = np.empty(k, np.int64)
+        nb = np.empty(k + 1, np.int64)
+        qp = np.empty(k + 1, np.int64)
         dk = np.empty(k)
         w = np.empty(k)
         for i in range(ch * step, min(M, (ch + 1) * step)):
             for s in range(S):
                 c = 0
                 for q in range(K):
+                    # branch-free membership test (slot c is overwritten unless a member)
                     o = O[i, q]
-                    if memT[o, s]:
-                        nb[c] = o
-                        qp[c] = q
-                        dk[c] = Dd[i, q]
-                        c += 1
-                        if c == k:
-                            break
+                    nb[c] = o
+                    qp[c] = q
+                    c += memT[o, s]
+                    if c == k:
+                        break
+                for j in range(c):
+                    dk[j] = Dd[i, qp[j]]
                 if c == k and dk[0] > 0 and qp[0] < _Q0 and qp[k - 1] < _QW:
                     ws = 0.0
                     for j in range(k):
