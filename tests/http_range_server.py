@@ -188,12 +188,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(path, body)
 
     def _write(self, path: str, body: bytes) -> None:
+        # count before sending: a client that has its answer must see it counted (counting
+        # afterwards raced with the client's next look at the counter)
+        with self.server_ref._lock:
+            self.server_ref.served[path] += len(body)
         try:
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             return
-        with self.server_ref._lock:
-            self.server_ref.served[path] += len(body)
 
     def _plain(self, code: int, text: bytes, headers: dict | None = None) -> None:
         self.send_response(code)
