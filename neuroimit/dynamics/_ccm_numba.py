@@ -150,36 +150,59 @@ def walk_rho(O, Dd, W, vecs, rows, Y, libs, k, excl):
     Dd: (M, K) their distances; W: :func:`weight_table` of Dd; vecs (M, D); rows (M,)
     int64; Y (M, T); libs (S, L).
 
-    Points are the outer (parallel) loop and libraries the inner one, so a point's
-    ordering row and the membership rows of its nearest candidates stay in cache while
-    all libraries walk them."""
+    Points are the outer (parallel) loop: a point walks its ordering once and hands each
+    candidate to the libraries that hold it, until every library has k members (or the
+    ordering ends: exact brute-force fallback over that library)."""
     S = libs.shape[0]
     M, K = O.shape
     T = Y.shape[1]
-    memT = np.zeros((M + 1, S), np.bool_)
+    # libraries holding each row (CSR): a point's walk visits each candidate once and
+    # hands it to the libraries that contain it
+    ptr = np.zeros(M + 2, np.int64)
     for s in range(S):
         for jj in range(libs.shape[1]):
-            memT[libs[s, jj], s] = True
+            ptr[libs[s, jj] + 2] += 1
+    for o in range(M + 1):
+        ptr[o + 1] += ptr[o]
+    idx = np.empty(S * libs.shape[1], np.int64)
+    for s in range(S):
+        for jj in range(libs.shape[1]):
+            o = libs[s, jj] + 1
+            idx[ptr[o]] = s
+            ptr[o] += 1
+    # now ptr[o] .. ptr[o + 1] are the libraries of row o
     pred = np.empty((S, M, T))
     nchunk = min(M, 256)
     step = (M + nchunk - 1) // nchunk
     for ch in prange(nchunk):
-        nb = np.empty(k + 1, np.int64)
-        qp = np.empty(k + 1, np.int64)
+        nb = np.empty(k, np.int64)
+        qp = np.empty(k, np.int64)
         dk = np.empty(k)
         w = np.empty(k)
+        cnt = np.empty(S, np.int64)
+        qs = np.empty((S, k), np.int64)
         for i in range(ch * step, min(M, (ch + 1) * step)):
+            cnt[:] = 0
+            done = 0
+            for q in range(K):
+                o = O[i, q]
+                if o == M:
+                    break
+                for pp in range(ptr[o], ptr[o + 1]):
+                    s = idx[pp]
+                    c = cnt[s]
+                    if c < k:
+                        qs[s, c] = q
+                        cnt[s] = c + 1
+                        if c + 1 == k:
+                            done += 1
+                if done == S:
+                    break
             for s in range(S):
-                c = 0
-                for q in range(K):
-                    # branch-free membership test (slot c is overwritten unless a member)
-                    o = O[i, q]
-                    nb[c] = o
-                    qp[c] = q
-                    c += memT[o, s]
-                    if c == k:
-                        break
+                c = cnt[s]
                 for j in range(c):
+                    qp[j] = qs[s, j]
+                    nb[j] = O[i, qp[j]]
                     dk[j] = Dd[i, qp[j]]
                 if c == k and dk[0] > 0 and qp[0] < _Q0 and qp[k - 1] < _QW:
                     ws = 0.0
