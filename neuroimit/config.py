@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import textwrap
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -159,15 +160,27 @@ def _stage_defaults(section: str) -> list[tuple[str, Any, str]]:
 
 
 def _attribute_docs(doc: str) -> dict[str, str]:
-    """'name: text' lines of a docstring (numpy-style Attributes) -> {name: text}."""
+    """'name: text' entries of a docstring -> {name: text}, with the entry's indented
+    continuation lines joined (numpy-style attribute lists)."""
     out: dict[str, str] = {}
-    for line in doc.splitlines():
-        s = line.strip()
-        if ":" in s and not s.startswith((">>>", "...")):
-            name, _, text = s.partition(":")
-            name = name.split("(")[0].strip()
-            if name.isidentifier() and text.strip():
-                out.setdefault(name, text.strip())
+    lines = doc.expandtabs().splitlines()
+    i = 0
+    while i < len(lines):
+        s = lines[i].strip()
+        indent = len(lines[i]) - len(lines[i].lstrip())
+        name, sep, text = s.partition(":")
+        name = name.split("(")[0].strip()
+        if sep and name.isidentifier() and text.strip() and not s.startswith((">>>", "...")):
+            parts = [text.strip()]
+            j = i + 1
+            while j < len(lines) and lines[j].strip() and \
+                    len(lines[j]) - len(lines[j].lstrip()) > indent:
+                parts.append(lines[j].strip())
+                j += 1
+            out.setdefault(name, " ".join(parts))
+            i = j
+            continue
+        i += 1
     return out
 
 
@@ -192,8 +205,8 @@ def default_yaml() -> str:
             # the stage's own defaults, commented out: uncomment a line to change it
             buf.write(f"# {doc} (uncomment a line to change it)\n{f.name}:\n")
             for name, default, sdoc in _stage_defaults(f.name):
-                if sdoc:
-                    buf.write(f"  # -- {sdoc}\n")
+                for line in textwrap.wrap(sdoc, 92):
+                    buf.write(f"  # -- {line}\n")
                 buf.write(f"  # {name}: {_yaml_value(default)}\n")
             continue
         default = f.default if f.default is not dataclasses.MISSING else \
