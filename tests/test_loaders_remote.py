@@ -229,6 +229,10 @@ def test_offline_mode(api, small, tmp_path):
                        offline=True)
     assert_same_session(small[0], got)
     assert len(api.api.requests) + len(api.files.requests) == n
+    # after a download, an offline load with the default (streaming) mode uses the file too
+    got = load_session(uri, api_url=api.api_url, cache_dir=tmp_path, offline=True)
+    assert_same_session(small[0], got)
+    assert len(api.api.requests) + len(api.files.requests) == n
 
 
 def test_cache_dir_from_environment(api, tmp_path, monkeypatch):

@@ -95,6 +95,15 @@ def fetch(source: str, *, cache_dir: str | os.PathLike | None = None, offline: b
     return p
 
 
+def _label(source: str, api_url: str | None) -> str:
+    """What errors and ``metadata['source']`` call a remote source (no query strings)."""
+    if is_dandi_source(source):
+        ref = parse_dandi(source, api_url)
+        return (f"dandi://{ref.dandiset}{'@' + ref.version if ref.version else ''}/"
+                f"{ref.path or ref.asset_id}")
+    return safe_url(source)
+
+
 def open_source(source: str, *, stream: bool | None = None,
                 cache_dir: str | os.PathLike | None = None, offline: bool = False,
                 token: str | None = None, api_url: str | None = None,
@@ -107,10 +116,17 @@ def open_source(source: str, *, stream: bool | None = None,
     source = str(source)
     stream = True if stream is None else bool(stream)
     cache = default_cache_dir(cache_dir)
+    if offline and stream and (is_dandi_source(source) or _is_url(source)):
+        # offline: a whole file fetched earlier serves any read; else the block cache must
+        try:
+            path = fetch(source, cache_dir=cache, offline=True, token=token, api_url=api_url,
+                         http=http)
+            return path, _label(source, api_url)
+        except NetworkError:
+            pass
     if is_dandi_source(source):
         ref = parse_dandi(source, api_url)
-        label = f"dandi://{ref.dandiset}{'@' + ref.version if ref.version else ''}/" \
-                f"{ref.path or ref.asset_id}"
+        label = _label(source, api_url)
         if not stream:
             return fetch(source, cache_dir=cache, offline=offline, token=token,
                          api_url=api_url, http=http), label
