@@ -77,8 +77,11 @@ def ccm(
         sig = ccm_significance(df[x].to_numpy(float), df[y].to_numpy(float), E=E, tau=tau,
                                Tp=Tp, n_surrogates=surrogates, method=method, seed=seed,
                                exclusion_radius=exclusion_radius)
+        # the significance test labels directions "x:y" / "y:x"; print the column names
+        names = {"x:y": f"{x}:{y}", "y:x": f"{y}:{x}"}
         for lab, p in sig.p_value.items():
-            typer.echo(f"{lab}: surrogate p = {p:.3g} ({method}, {surrogates} surrogates)")
+            typer.echo(f"{names.get(lab, lab)}: surrogate p = {p:.3g} ({method}, "
+                       f"{surrogates} surrogates)")
     _write(table, out)
 
 
