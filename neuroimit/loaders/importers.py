@@ -112,7 +112,7 @@ def read_stac_h5(path: str | os.PathLike, *, rate: float | None = None,
             "species": "Mus musculus" if m else None, "source": label,
             "session_start_time": None, "format": "stac-h5", "rate_hz": float(rate)}
     trials = pd.DataFrame({"start_time": [float(t[0])], "stop_time": [float(t[-1])],
-                           "outcome": [""]}) if t.size else None
+                           "outcome": ["unknown"]}) if t.size else None
     if notes.items:
         meta["loader_notes"] = list(notes.items)
     return Session(kp, t, names, None, None, trials, meta)
@@ -169,7 +169,7 @@ def read_stac_dir(folder: str | os.PathLike, *, rate: float | None = None,
     notes.info(f"{folder}: {len(clips)} clips joined, {n_gap} missing frames between clips")
     meta["loader_notes"] = list(notes.items)
     trials = pd.DataFrame({"start_time": starts, "stop_time": stops,
-                           "outcome": [""] * len(clips), "clip": names})
+                           "outcome": ["unknown"] * len(clips), "clip": names})
     return Session(kp, t, clips[0].keypoint_names, None, None, trials, meta)
 
 
@@ -356,7 +356,7 @@ def read_keypoints_csv(path: str | os.PathLike, *, keypoint_names: Sequence[str]
     if notes.items:
         meta["loader_notes"] = list(notes.items)
     s = Session(kp, t, names, conf, None, pd.DataFrame({
-        "start_time": [float(t[0])], "stop_time": [float(t[-1])], "outcome": [""]}), meta)
+        "start_time": [float(t[0])], "stop_time": [float(t[-1])], "outcome": ["unknown"]}), meta)
     return s
 
 
