@@ -29,6 +29,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..dynamics.results import pearson  # Pearson r over finite pairs
 from ..errors import ConfigError, DataError
 
 __all__ = ["Alignment", "align", "best_lag", "pearson", "r2_affine", "vaf", "ridge_readout",
@@ -103,18 +104,6 @@ def default_mapping(channels: Sequence[str], muscles: Sequence[str]) -> dict[str
 
 
 # ---------------------------------------------------------------------------- metrics
-def pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson r over finite pairs (NaN when fewer than 3 or a constant signal)."""
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3:
-        return float("nan")
-    x, y = x[ok] - x[ok].mean(), y[ok] - y[ok].mean()
-    d = np.sqrt((x * x).sum() * (y * y).sum())
-    return float((x * y).sum() / d) if d > 0 else float("nan")
-
-
 def r2_affine(x: np.ndarray, y: np.ndarray) -> float:
     """R^2 of the least-squares affine fit y ~ a + b x (= r^2 in sample)."""
     r = pearson(x, y)
