@@ -115,6 +115,19 @@ def test_numba_kernels_equal_numpy_strategies(logistic, excl):
                                        err_msg=f"{s} L={L}")
 
 
+def test_auto_falls_back_to_numpy_without_numba(logistic, monkeypatch):
+    from neuroimit.dynamics import _ccm_engine
+    x, y = logistic
+    d = cross_map_data(x[:400, None], y[:400, None], E=2, tau=-1, Tp=0, embedded=False,
+                       ok=np.ones(400, bool))
+    libs = pyedm_libraries(d.M, 150, 4, 1)
+    ref = cross_map_rho(d, libs, 3, 0, "kdtree")
+    monkeypatch.setattr(_ccm_engine, "_NUMBA", [None])
+    np.testing.assert_allclose(cross_map_rho(d, libs, 3, 0, "auto"), ref, atol=1e-12)
+    with pytest.raises(RuntimeError, match="numba"):
+        cross_map_rho(d, libs, 3, 0, "numba")
+
+
 def test_ccm_matrix_equals_pairwise_ccm(logistic):
     x, y = logistic
     rng = np.random.default_rng(0)

@@ -3,7 +3,13 @@
 For one embedding (M valid points) and a set of random libraries, every point is
 predicted from its k nearest neighbours *inside the library* (itself and rows within the
 exclusion radius skipped), with pyEDM 2.5.7's CCM weights, and Pearson rho is taken over
-all M points, per library. Three exact strategies, picked by a cost model:
+all M points, per library.
+
+With numba installed (the default), "auto" runs the compiled kernels of
+:mod:`neuroimit.dynamics._ccm_numba`: a walk of one neighbour ordering per point shared by
+all libraries (exact brute-force fallback), or brute force for tiny libraries, parallel
+over points on idle cores. Without numba (or with an explicit NumPy strategy) three exact
+NumPy strategies are picked by a cost model:
 
 ``order``  One neighbour ordering per point over the whole data set (a single KD-tree
            query, K candidates), then for every library the first k candidates that are
