@@ -42,9 +42,26 @@ def _pick(df: pd.DataFrame, k: int) -> list[str]:
     return list(v.index[:k])
 
 
+def _peer_and_emg_parts(rd, env, t: np.ndarray) -> list[pd.DataFrame]:
+    """Peer predictions (their EMG-mapped columns) and EMG envelopes on the times ``t``."""
+    from .report import _df_on_times, _on_times
+
+    parts = []
+    for label, p in rd.peers.items():
+        df = _df_on_times(p["prediction"], t)
+        mp = p.get("emg_map") or {}
+        cols = [c for c in (list(mp.values()) if mp else list(df.columns)) if c in df]
+        parts.append(df[cols].add_prefix(f"{label}:"))
+    if env is not None:
+        et, ee, ch = env
+        parts.append(pd.DataFrame(_on_times(et, ee, t, antialias=True),
+                                  columns=[f"emg:{x}" for x in ch]))
+    return parts
+
+
 def causal_variables(rd, env, cfg) -> tuple[pd.DataFrame | None, np.ndarray, float, dict]:
     """(data (N, V) z-scored, segments (N,), rate Hz, {name: group}) for the causal section."""
-    from .report import _df_on_times, _main_rollout, _on_times
+    from .report import _main_rollout, _on_times
 
     v = _main_rollout(rd)
     per = max(1, cfg.causal_max_vars // 3)
@@ -78,16 +95,7 @@ def causal_variables(rd, env, cfg) -> tuple[pd.DataFrame | None, np.ndarray, flo
         jn = [str(x) for x in np.ravel(jn)] if jn is not None and len(np.ravel(jn)) == \
             q.shape[1] else [f"q{i}" for i in range(q.shape[1])]
         parts = [pd.DataFrame(q, columns=[f"joint:{n}" for n in jn])]
-        for label, p in rd.peers.items():
-            df = _df_on_times(p["prediction"], t)
-            mp = p.get("emg_map") or {}
-            cols = list(mp.values()) if mp else list(df.columns)
-            cols = [c for c in cols if c in df]
-            parts.append(df[cols].add_prefix(f"{label}:"))
-        if env is not None:
-            et, ee, ch = env
-            parts.append(pd.DataFrame(_on_times(et, ee, t, antialias=True),
-                                      columns=[f"emg:{x}" for x in ch]))
+        parts += _peer_and_emg_parts(rd, env, t)
         frames.append(pd.concat(parts, axis=1))
         dt = np.diff(t)
         seg.append(np.r_[0, np.cumsum(dt > 5 * np.median(dt))])
@@ -99,15 +107,7 @@ def causal_variables(rd, env, cfg) -> tuple[pd.DataFrame | None, np.ndarray, flo
         cols = {f"kin:{n}_{'xyz'[a]}": s.keypoints[:, k, a]
                 for k, n in enumerate(s.keypoint_names) for a in range(3)}
         parts = [pd.DataFrame(cols)]
-        for label, p in rd.peers.items():
-            df = _df_on_times(p["prediction"], t)
-            mp = p.get("emg_map") or {}
-            cols = [c for c in (list(mp.values()) if mp else list(df.columns)) if c in df]
-            parts.append(df[cols].add_prefix(f"{label}:"))
-        if env is not None:
-            et, ee, ch = env
-            parts.append(pd.DataFrame(_on_times(et, ee, t, antialias=True),
-                                      columns=[f"emg:{x}" for x in ch]))
+        parts += _peer_and_emg_parts(rd, env, t)
         frames.append(pd.concat(parts, axis=1))
         # a gap in time (separate reaches) starts a new segment
         dt = np.diff(t)

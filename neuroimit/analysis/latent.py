@@ -50,6 +50,24 @@ class LatentStructure:
                                  for kk, vv in v.items()} for k, v in self.decoding.items()}}
 
 
+def _cv_classify(Z: np.ndarray, y: np.ndarray, cv, groups) -> np.ndarray:
+    """Cross-validated class predictions of a scaled logistic regression (a fold whose
+    training part holds one class predicts that class)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pred = np.empty_like(y)
+    for tr, te in cv.split(Z, y, groups):
+        if np.unique(y[tr]).size < 2:
+            pred[te] = y[tr][0]
+            continue
+        m = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        m.fit(Z[tr], y[tr])
+        pred[te] = m.predict(Z[te])
+    return pred
+
+
 def _folds(n: int, groups, n_folds: int, seed: int):
     from sklearn.model_selection import GroupKFold, KFold
 
@@ -99,14 +117,7 @@ def latent_structure(latents: np.ndarray, *, phase: np.ndarray | None = None,
         classes = np.unique(y)
         if classes.size >= 2:
             cv, how, k = _folds(len(y), groups, n_folds, seed)
-            pred = np.empty_like(y)
-            for tr, te in cv.split(Zo, y, groups):
-                if np.unique(y[tr]).size < 2:
-                    pred[te] = y[tr][0]
-                    continue
-                m = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-                m.fit(Zo[tr], y[tr])
-                pred[te] = m.predict(Zo[te])
+            pred = _cv_classify(Zo, y, cv, groups)
             dec["phase"] = {"balanced_accuracy": float(balanced_accuracy_score(y, pred)),
                             "chance": 1.0 / classes.size, "n_classes": int(classes.size),
                             "folds": how, "n_folds": int(k)}
@@ -128,14 +139,7 @@ def latent_structure(latents: np.ndarray, *, phase: np.ndarray | None = None,
         else:
             classes = np.unique(y)
             if classes.size >= 2:
-                pred = np.empty_like(y)
-                for tr, te in cv.split(Zo, y, groups):
-                    if np.unique(y[tr]).size < 2:
-                        pred[te] = y[tr][0]
-                        continue
-                    m = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-                    m.fit(Zo[tr], y[tr])
-                    pred[te] = m.predict(Zo[te])
+                pred = _cv_classify(Zo, y, cv, groups)
                 dec["target"] = {"balanced_accuracy": float(balanced_accuracy_score(y, pred)),
                                  "chance": 1.0 / classes.size, "kind": "categorical",
                                  "folds": how, "n_folds": int(k)}

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import h5py
 import numpy as np
 import yaml
 
+from ..atomic import atomic_path
 from ..errors import DataError
 
 __all__ = ["Registration"]
@@ -38,13 +38,6 @@ FORMAT_VERSION = 1
 _ARRAYS = ("time", "qpos", "qvel", "kp_data", "model_keypoints", "offsets", "residuals",
            "base_transform")
 _NAMES = ("qpos_names", "joint_names", "keypoint_names", "site_names")
-
-
-def _atomic_h5(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return tmp
 
 
 def _str_list(values) -> tuple[str, ...]:
@@ -175,8 +168,7 @@ class Registration:
     def save(self, path: str | os.PathLike) -> Path:
         """Write to HDF5 at ``path`` atomically (temp file, then rename)."""
         path = Path(path)
-        tmp = _atomic_h5(path)
-        try:
+        with atomic_path(path) as tmp:
             with h5py.File(tmp, "w") as f:
                 f.attrs["format"] = FORMAT
                 f.attrs["format_version"] = FORMAT_VERSION
@@ -192,10 +184,6 @@ class Registration:
                 g = f.create_group("extras")
                 for k, v in self.extras.items():
                     g.create_dataset(k, data=v if not isinstance(v, str) else np.bytes_(v))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         return path
 
     @classmethod
@@ -249,8 +237,7 @@ class Registration:
         config = self.extras.get("config")
         if config is None:
             config = self._stac_config_yaml()
-        tmp = _atomic_h5(path)
-        try:
+        with atomic_path(path) as tmp:
             with h5py.File(tmp, "w") as f:
                 f.create_dataset("qpos", data=self.qpos.astype(dtype))
                 f.create_dataset("qvel", data=self.qvel.astype(dtype))
@@ -264,10 +251,6 @@ class Registration:
                 f.create_dataset("kp_names", data=np.array(self.keypoint_names, dtype="S"))
                 f.create_dataset("config", data=np.bytes_(config if isinstance(config, bytes)
                                                           else str(config).encode()))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         return path
 
     @classmethod
