@@ -37,6 +37,10 @@ from scipy.stats import binom
 
 __all__ = ["CrossMapData", "cross_map_rho", "pyedm_libraries", "choose_strategy"]
 
+#: largest embedding dimension for the compiled sorted-scan neighbour ordering (a KD-tree
+#: above it)
+_SCAN_MAX_D = 3
+
 #: elements per JAX batch (libraries x points x candidates) to bound memory (~1 GB peak)
 _BATCH_ELEMS = 12_000_000
 
@@ -77,6 +81,13 @@ class CrossMapData:
             return O[:, :K], Dd[:, :K], complete and Kc == K
         M = self.M
         q = min(M, K + 1 + 2 * excl)
+        nk = numba_kernels()
+        if nk is not None and self.vecs.shape[1] <= _SCAN_MAX_D:
+            O, Dd = nk.knn_order(np.ascontiguousarray(self.vecs, dtype=np.float64),
+                                 np.ascontiguousarray(self.rows, dtype=np.int64), int(K),
+                                 int(excl))
+            self._order = (K, excl, O, Dd, q >= M)
+            return O, Dd, q >= M
         tree = cKDTree(self.vecs)
         d, o = tree.query(self.vecs, k=q, workers=-1)
         if q == 1:

@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 from numba import njit, prange
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 __all__ = ["walk_rho", "brute_rho"]
 
@@ -32,7 +33,11 @@ _EXP_M1 = math.exp(-1.0)
 
 @njit(cache=True, nogil=True, inline="always")
 def _brute_point(vecs, rows, lib, i, k, excl, nb, dk):
-    """Top-k library members of point i by brute force (exclusion rules applied)."""
+    """Top-k library members of point i by brute force (exclusion rules applied); returns
+    how many were found, their rows in nb and distances in dk, nearest first.
+
+    Squared distances are compared (as a KD-tree and :func:`knn_order` do) and only the
+    k kept are square-rooted; ties keep the earlier library member (the lower row)."""
     c = 0
     D = vecs.shape[1]
     ri = rows[i]
@@ -47,21 +52,22 @@ def _brute_point(vecs, rows, lib, i, k, excl, nb, dk):
         for e in range(D):
             t = vecs[i, e] - vecs[j, e]
             acc += t * t
-        d = math.sqrt(acc)
-        # insertion into the sorted top-k; ties keep the earlier (lower row) first
+        # insertion into the sorted top-k
         if c == k:
-            if not d < dk[k - 1]:
+            if not acc < dk[k - 1]:
                 continue
             pos = k - 1
         else:
             pos = c
             c += 1
-        while pos > 0 and dk[pos - 1] > d:
+        while pos > 0 and dk[pos - 1] > acc:
             dk[pos] = dk[pos - 1]
             nb[pos] = nb[pos - 1]
             pos -= 1
-        dk[pos] = d
+        dk[pos] = acc
         nb[pos] = j
+    for j in range(c):
+        dk[j] = math.sqrt(dk[j])
     return c
 
 
@@ -144,84 +150,176 @@ def weight_table(Dd):
     return W
 
 
+@njit(cache=True)
+def _row_masks(libs, M):
+    """(M + 1, ceil(S / 64)) uint64: bit s of row o is set when library s holds row o
+    (row M, "no candidate", is in none)."""
+    S, L = libs.shape
+    rm = np.zeros((M + 1, (S + 63) // 64), np.uint64)
+    for s in range(S):
+        bit = np.uint64(1) << np.uint64(s & 63)
+        for jj in range(L):
+            rm[libs[s, jj], s >> 6] |= bit
+    return rm
+
+
+@njit(cache=True, nogil=True)
+def _rho_cols(pred, Y, out, a, b):
+    """Pearson r of columns a..b-1 of pred (M, S, T) against Y (M, T) into out (S, T):
+    the arithmetic of :func:`_rho` (same sums in the same order, so bit-identical), with
+    points as the outer loop so the libraries of a row are read contiguously."""
+    M = pred.shape[0]
+    T = pred.shape[2]
+    nc = b - a
+    for t in range(T):
+        n = np.zeros(nc, np.int64)
+        sp = np.zeros(nc)
+        sa = np.zeros(nc)
+        for i in range(M):
+            yi = Y[i, t]
+            for c in range(nc):
+                p = pred[i, a + c, t]
+                ok = np.isfinite(p)
+                n[c] += ok
+                sp[c] += p if ok else 0.0
+                sa[c] += yi if ok else 0.0
+        pm = np.empty(nc)
+        am = np.empty(nc)
+        for c in range(nc):
+            pm[c] = sp[c] / n[c] if n[c] > 0 else 0.0
+            am[c] = sa[c] / n[c] if n[c] > 0 else 0.0
+        num = np.zeros(nc)
+        vp = np.zeros(nc)
+        va = np.zeros(nc)
+        for i in range(M):
+            yi = Y[i, t]
+            for c in range(nc):
+                p = pred[i, a + c, t]
+                if np.isfinite(p):
+                    dp = p - pm[c]
+                    da = yi - am[c]
+                    num[c] += dp * da
+                    vp[c] += dp * dp
+                    va[c] += da * da
+        for c in range(nc):
+            if n[c] < 3:
+                out[a + c, t] = np.nan
+            else:
+                den = math.sqrt(vp[c] * va[c])
+                out[a + c, t] = num[c] / den if den > 0 else 0.0
+
+
+@njit(parallel=True, cache=True)
+def _rho_all(pred, Y):
+    """(S, T) rho of pred (M, S, T), parallel over groups of libraries."""
+    S, T = pred.shape[1], pred.shape[2]
+    out = np.empty((S, T))
+    bs = (S + 7) // 8
+    ng = (S + bs - 1) // bs  # every group non-empty
+    for g in prange(ng):
+        _rho_cols(pred, Y, out, g * bs, min(S, (g + 1) * bs))
+    return out
+
+
 @njit(parallel=True, cache=True)
 def walk_rho(O, Dd, W, vecs, rows, Y, libs, k, excl):
     """(S, T) rho. O: (M, K) int32 candidates per point, nearest first, M = no candidate;
     Dd: (M, K) their distances; W: :func:`weight_table` of Dd; vecs (M, D); rows (M,)
     int64; Y (M, T); libs (S, L).
 
-    Points are the outer (parallel) loop: a point walks its ordering once and hands each
-    candidate to the libraries that hold it, until every library has k members (or the
-    ordering ends: exact brute-force fallback over that library)."""
+    Points are the outer (parallel) loop. A point walks its ordering once; each candidate
+    row carries a bit set of the libraries that hold it, ANDed with the libraries still
+    short of k members, so every (point, library) pair costs k hand-offs however sparse
+    the library. Pairs whose ordering ends first are done by brute force over their
+    library (exact either way). Predictions of the first-k pattern inside the weight
+    window use per-point tables of w and w * y (bit-identical to the general path)."""
     S = libs.shape[0]
     M, K = O.shape
     T = Y.shape[1]
-    # libraries holding each row (CSR): a point's walk visits each candidate once and
-    # hands it to the libraries that contain it
-    ptr = np.zeros(M + 2, np.int64)
-    for s in range(S):
-        for jj in range(libs.shape[1]):
-            ptr[libs[s, jj] + 2] += 1
-    for o in range(M + 1):
-        ptr[o + 1] += ptr[o]
-    idx = np.empty(S * libs.shape[1], np.int64)
-    for s in range(S):
-        for jj in range(libs.shape[1]):
-            o = libs[s, jj] + 1
-            idx[ptr[o]] = s
-            ptr[o] += 1
-    # now ptr[o] .. ptr[o + 1] are the libraries of row o
-    pred = np.empty((S, M, T))
+    rm = _row_masks(libs, M)
+    nw = rm.shape[1]
+    allset = np.empty(nw, np.uint64)
+    for w in range(nw):
+        nbits = min(64, S - 64 * w)
+        allset[w] = np.uint64(0xFFFFFFFFFFFFFFFF) if nbits == 64 else \
+            (np.uint64(1) << np.uint64(nbits)) - np.uint64(1)
+    pred = np.empty((M, S, T))
+    qw = min(_QW, K)
     nchunk = min(M, 256)
     step = (M + nchunk - 1) // nchunk
     for ch in prange(nchunk):
         nb = np.empty(k, np.int64)
-        qp = np.empty(k, np.int64)
         dk = np.empty(k)
-        w = np.empty(k)
+        wt = np.empty(k)
         cnt = np.empty(S, np.int64)
         qs = np.empty((S, k), np.int64)
+        act = np.empty(nw, np.uint64)
+        wy = np.zeros((_Q0, _QW))
         for i in range(ch * step, min(M, (ch + 1) * step)):
             cnt[:] = 0
-            done = 0
+            left = S
+            for w in range(nw):
+                act[w] = allset[w]
             for q in range(K):
                 o = O[i, q]
                 if o == M:
                     break
-                for pp in range(ptr[o], ptr[o + 1]):
-                    s = idx[pp]
-                    c = cnt[s]
-                    if c < k:
+                for w in range(nw):
+                    a = act[w]
+                    m = rm[o, w] & a
+                    base = w << 6
+                    while m:
+                        b = trailing_zeros(m)
+                        m &= m - np.uint64(1)
+                        s = base + b
+                        c = cnt[s]
                         qs[s, c] = q
-                        cnt[s] = c + 1
-                        if c + 1 == k:
-                            done += 1
-                if done == S:
+                        c += 1
+                        cnt[s] = c
+                        # branch-free: a library completes on every k-th hand-off
+                        dn = np.uint64(c == k)
+                        a &= ~(dn << np.uint64(b))
+                        left -= np.int64(dn)
+                    act[w] = a
+                if left == 0:
                     break
+            if T == 1:
+                for q0 in range(min(_Q0, K)):
+                    for q in range(q0, qw):
+                        o = O[i, q]
+                        wy[q0, q] = W[i, q0, q] * Y[o, 0] if o < M else 0.0
+            pi = pred[i]
             for s in range(S):
                 c = cnt[s]
-                for j in range(c):
-                    qp[j] = qs[s, j]
-                    nb[j] = O[i, qp[j]]
-                    dk[j] = Dd[i, qp[j]]
-                if c == k and dk[0] > 0 and qp[0] < _Q0 and qp[k - 1] < _QW:
-                    ws = 0.0
-                    for j in range(k):
-                        w[j] = W[i, qp[0], qp[j]]
-                        ws += w[j]
-                    for t in range(T):
-                        p = 0.0
+                if c == k:
+                    q0 = qs[s, 0]
+                    if q0 < _Q0 and qs[s, k - 1] < _QW and Dd[i, q0] > 0:
+                        if T == 1:
+                            # sum of w * y and of w in the general path's order
+                            p = 0.0
+                            ws = 0.0
+                            for j in range(k):
+                                p += wy[q0, qs[s, j]]
+                                ws += W[i, q0, qs[s, j]]
+                            pi[s, 0] = p / ws
+                            continue
+                        ws = 0.0
                         for j in range(k):
-                            p += w[j] * Y[nb[j], t]
-                        pred[s, i, t] = p / ws
-                    continue
+                            wt[j] = W[i, q0, qs[s, j]]
+                            ws += wt[j]
+                        for t in range(T):
+                            p = 0.0
+                            for j in range(k):
+                                p += wt[j] * Y[O[i, qs[s, j]], t]
+                            pi[s, t] = p / ws
+                        continue
+                for j in range(c):
+                    nb[j] = O[i, qs[s, j]]
+                    dk[j] = Dd[i, qs[s, j]]
                 if c < k:
                     c = _brute_point(vecs, rows, libs[s], i, k, excl, nb, dk)
-                _predict_point(dk, nb, c, k, Y, w, pred[s], i)
-    out = np.empty((S, T))
-    for s in prange(S):
-        _rho(pred[s], Y, out, s)
-    return out
+                _predict_point(dk, nb, c, k, Y, wt, pi, s)
+    return _rho_all(pred, Y)
 
 
 @njit(parallel=True, cache=True)
@@ -242,3 +340,117 @@ def brute_rho(vecs, rows, Y, libs, k, excl):
             _predict_point(dk, nb, c, k, Y, w, pred, i)
         _rho(pred, Y, out, s)
     return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _after(da, ja, db, jb):
+    """(da, ja) sorts after (db, jb): larger distance, or equal distance and later row."""
+    return da > db or (da == db and ja > jb)
+
+
+@njit(cache=True, nogil=True)
+def _sift_down(hd, hj, n, r):
+    """Restore the max-heap (by :func:`_after`) of hd/hj[:n] below slot r."""
+    while True:
+        c = 2 * r + 1
+        if c >= n:
+            return
+        if c + 1 < n and _after(hd[c + 1], hj[c + 1], hd[c], hj[c]):
+            c += 1
+        if not _after(hd[c], hj[c], hd[r], hj[r]):
+            return
+        hd[r], hd[c] = hd[c], hd[r]
+        hj[r], hj[c] = hj[c], hj[r]
+        r = c
+
+
+@njit(parallel=True, cache=True)
+def knn_order(vecs, rows, K, excl):
+    """(O (M, K) int32, Dd (M, K)): every point's K nearest other points, nearest first
+    (ties: lower row first), rows within ``excl`` of the point's row (itself when
+    excl = 0) left out; O = M and Dd = inf past the last candidate.
+
+    Exact: points are sorted along the coordinate of largest spread and each point scans
+    outwards in that order, keeping the K best in a heap, until the gap along that
+    coordinate alone exceeds its K-th distance (squared distances are compared, as a
+    KD-tree does; the gap term is one of the distance's summands, so the stop is exact).
+    Cheap for the low embedding dimensions of CCM (E = 1..3)."""
+    M, D = vecs.shape
+    ax = 0
+    best = -1.0
+    for e in range(D):
+        v = np.var(vecs[:, e])
+        if v > best:
+            best = v
+            ax = e
+    perm = np.argsort(vecs[:, ax], kind="mergesort")
+    SV = np.empty((M, D))
+    for p in range(M):
+        for e in range(D):
+            SV[p, e] = vecs[perm[p], e]
+    O = np.full((M, K), M, np.int32)
+    Dd = np.full((M, K), np.inf)
+    nchunk = min(M, 256)
+    step = (M + nchunk - 1) // nchunk
+    for ch in prange(nchunk):
+        hd = np.empty(K)
+        hj = np.empty(K, np.int64)
+        xi = np.empty(D)
+        for p in range(ch * step, min(M, (ch + 1) * step)):
+            i = perm[p]
+            ri = rows[i]
+            for e in range(D):
+                xi[e] = SV[p, e]
+            n = 0
+            lo = p - 1
+            hi = p + 1
+            while True:
+                gl = xi[ax] - SV[lo, ax] if lo >= 0 else np.inf
+                gh = SV[hi, ax] - xi[ax] if hi < M else np.inf
+                if gl <= gh:
+                    g = gl
+                    idx = lo
+                    lo -= 1
+                else:
+                    g = gh
+                    idx = hi
+                    hi += 1
+                if g == np.inf:
+                    break
+                if n == K and g * g > hd[0]:
+                    break
+                j = perm[idx]
+                if excl > 0:
+                    if abs(rows[j] - ri) <= excl:
+                        continue
+                elif j == i:
+                    continue
+                acc = 0.0
+                for e in range(D):
+                    t = xi[e] - SV[idx, e]
+                    acc += t * t
+                if n < K:
+                    # sift up
+                    r = n
+                    n += 1
+                    hd[r] = acc
+                    hj[r] = j
+                    while r > 0:
+                        par = (r - 1) // 2
+                        if not _after(hd[r], hj[r], hd[par], hj[par]):
+                            break
+                        hd[r], hd[par] = hd[par], hd[r]
+                        hj[r], hj[par] = hj[par], hj[r]
+                        r = par
+                elif _after(hd[0], hj[0], acc, j):
+                    hd[0] = acc
+                    hj[0] = j
+                    _sift_down(hd, hj, n, 0)
+            # heap sort: largest to the back
+            for r in range(n - 1, -1, -1):
+                O[i, r] = hj[0]
+                Dd[i, r] = math.sqrt(hd[0])
+                hd[0] = hd[r]
+                hj[0] = hj[r]
+                _sift_down(hd, hj, r, 0)
+    return O, Dd
