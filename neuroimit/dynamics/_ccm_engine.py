@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
@@ -83,9 +84,10 @@ class CrossMapData:
         q = min(M, K + 1 + 2 * excl)
         nk = numba_kernels()
         if nk is not None and self.vecs.shape[1] <= _SCAN_MAX_D:
-            O, Dd = nk.knn_order(np.ascontiguousarray(self.vecs, dtype=np.float64),
-                                 np.ascontiguousarray(self.rows, dtype=np.int64), int(K),
-                                 int(excl))
+            with kernel_threads(float(M) * K * 4):
+                O, Dd = nk.knn_order(np.ascontiguousarray(self.vecs, dtype=np.float64),
+                                     np.ascontiguousarray(self.rows, dtype=np.int64),
+                                     int(K), int(excl))
             self._order = (K, excl, O, Dd, q >= M)
             return O, Dd, q >= M
         tree = cKDTree(self.vecs)
@@ -593,37 +595,54 @@ def _walk_arrays(data: CrossMapData, K: int, excl: int):
         O, Dd = data._order[2], data._order[3]
         Oc = np.ascontiguousarray(np.where(np.isfinite(Dd), O, data.M), dtype=np.int32)
         Dc = np.ascontiguousarray(Dd, dtype=np.float64)
-        cache = (key, Oc, Dc, numba_kernels().weight_table(Dc))
+        with kernel_threads(float(data.M) * 16):
+            W = numba_kernels().weight_table(Dc)
+        cache = (key, Oc, Dc, W)
         data._walk = cache
     return cache[1], cache[2], cache[3]
 
 
+#: below this much work (point-library pairs, or point-candidate pairs for an ordering)
+#: a kernel runs on one thread: the parallel region's start-up would cost more than it saves
+_MIN_PARALLEL_WORK = 2e5
+
+
 def _numba_threads(work: float) -> int:
-    """Threads for one kernel call: only cores that are idle (1-minute load average), and
-    one thread for small calls. On a shared, busy machine a second thread mostly waits
-    at the loop's barrier for a descheduled partner (measured 2x slower at N = 2,000 with
-    load 4 on 2 cores)."""
+    """Threads for one kernel call: the cores the 1-minute load average leaves idle (a
+    second thread on a busy core mostly waits at the loop's barrier for a descheduled
+    partner: measured 2x slower at N = 2,000 with load 4 on 2 cores), one thread for small
+    calls. ``NEUROIMIT_CCM_THREADS`` overrides (benchmarks, tests)."""
     import numba
     n = numba.config.NUMBA_NUM_THREADS
+    forced = os.environ.get("NEUROIMIT_CCM_THREADS")
+    if forced:
+        return int(max(1, min(n, int(forced))))
+    if work < _MIN_PARALLEL_WORK:
+        return 1
     try:
         idle = (os.cpu_count() or 1) - os.getloadavg()[0]
     except (AttributeError, OSError):
         idle = n
-    if work < 2e6:
-        return 1
     return int(max(1, min(n, round(idle + 0.5))))
+
+
+@contextmanager
+def kernel_threads(work: float):
+    """Run the compiled kernels inside with :func:`_numba_threads` threads."""
+    import numba
+    prev = numba.get_num_threads()
+    numba.set_num_threads(_numba_threads(work))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(prev)
 
 
 def _run_numba(nk, data: CrossMapData, libs: np.ndarray, k: int, excl: int,
                strategy: str) -> np.ndarray:
     """(S, T) rho with the compiled kernels."""
-    import numba
-    prev = numba.get_num_threads()
-    numba.set_num_threads(_numba_threads(float(libs.shape[0]) * data.M * data.Y.shape[1]))
-    try:
+    with kernel_threads(float(libs.shape[0]) * data.M * data.Y.shape[1]):
         return _run_numba_inner(nk, data, libs, k, excl, strategy)
-    finally:
-        numba.set_num_threads(prev)
 
 
 def _run_numba_inner(nk, data: CrossMapData, libs: np.ndarray, k: int, excl: int,

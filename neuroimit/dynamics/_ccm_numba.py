@@ -364,17 +364,197 @@ def _sift_down(hd, hj, n, r):
         r = c
 
 
-@njit(parallel=True, cache=True)
-def knn_order(vecs, rows, K, excl):
-    """(O (M, K) int32, Dd (M, K)): every point's K nearest other points, nearest first
-    (ties: lower row first), rows within ``excl`` of the point's row (itself when
-    excl = 0) left out; O = M and Dd = inf past the last candidate.
+@njit(cache=True, nogil=True, inline="always")
+def _heap_offer(hd, hj, n, K, acc, j):
+    """Offer candidate (acc, j) to the K-best max-heap hd/hj[:n]; returns the new n."""
+    if n < K:
+        r = n
+        hd[r] = acc
+        hj[r] = j
+        while r > 0:
+            par = (r - 1) // 2
+            if not _after(hd[r], hj[r], hd[par], hj[par]):
+                break
+            hd[r], hd[par] = hd[par], hd[r]
+            hj[r], hj[par] = hj[par], hj[r]
+            r = par
+        return n + 1
+    if _after(hd[0], hj[0], acc, j):
+        hd[0] = acc
+        hj[0] = j
+        _sift_down(hd, hj, n, 0)
+    return n
 
-    Exact: points are sorted along the coordinate of largest spread and each point scans
-    outwards in that order, keeping the K best in a heap, until the gap along that
-    coordinate alone exceeds its K-th distance (squared distances are compared, as a
-    KD-tree does; the gap term is one of the distance's summands, so the stop is exact).
-    Cheap for the low embedding dimensions of CCM (E = 1..3)."""
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_out(hd, hj, n, O, Dd, i):
+    """Write the heap's n entries to O[i], Dd[i] nearest first (a heap sort)."""
+    for r in range(n - 1, -1, -1):
+        O[i, r] = hj[0]
+        Dd[i, r] = math.sqrt(hd[0])
+        hd[0] = hd[r]
+        hj[0] = hj[r]
+        _sift_down(hd, hj, r, 0)
+
+
+@njit(cache=True, nogil=True)
+def _scan_one(p, perm, SV, rows, K, excl, ax, hd, hj):
+    """K best (squared distance, row) of the point at sorted position p, by scanning
+    outwards along coordinate ax of the sorted points SV until the gap along ax alone
+    exceeds the K-th distance (the gap is one of the distance's summands, so the stop is
+    exact). Returns the number kept in the heap hd/hj."""
+    M, D = SV.shape
+    i = perm[p]
+    ri = rows[i]
+    n = 0
+    lo = p - 1
+    hi = p + 1
+    xa = SV[p, ax]
+    while True:
+        gl = xa - SV[lo, ax] if lo >= 0 else np.inf
+        gh = SV[hi, ax] - xa if hi < M else np.inf
+        if gl <= gh:
+            g = gl
+            idx = lo
+            lo -= 1
+        else:
+            g = gh
+            idx = hi
+            hi += 1
+        if g == np.inf:
+            break
+        if n == K and g * g > hd[0]:
+            break
+        j = perm[idx]
+        if excl > 0:
+            if abs(rows[j] - ri) <= excl:
+                continue
+        elif j == i:
+            continue
+        acc = 0.0
+        for e in range(D):
+            t = SV[p, e] - SV[idx, e]
+            acc += t * t
+        n = _heap_offer(hd, hj, n, K, acc, j)
+    return n
+
+
+@njit(parallel=True, cache=True)
+def _knn_scan(perm, SV, rows, K, excl, ax):
+    M = SV.shape[0]
+    O = np.full((M, K), M, np.int32)
+    Dd = np.full((M, K), np.inf)
+    nchunk = min(M, 256)
+    step = (M + nchunk - 1) // nchunk
+    for ch in prange(nchunk):
+        hd = np.empty(K)
+        hj = np.empty(K, np.int64)
+        for p in range(ch * step, min(M, (ch + 1) * step)):
+            n = _scan_one(p, perm, SV, rows, K, excl, ax, hd, hj)
+            _heap_out(hd, hj, n, O, Dd, perm[p])
+    return O, Dd
+
+
+@njit(parallel=True, cache=True)
+def _knn_grid(vecs, rows, K, excl, h):
+    """Exact K nearest by a uniform grid of cell side h (D <= 3): each point searches
+    rings of cells around its own until every unvisited cell lies farther than its K-th
+    distance (with a margin for the rounding of cell assignment)."""
+    M, D = vecs.shape
+    mn = np.zeros(3)
+    mx = np.zeros(3)
+    G = np.ones(3, np.int64)
+    for e in range(D):
+        mn[e] = vecs[:, e].min()
+        mx[e] = vecs[:, e].max()
+        G[e] = int((mx[e] - mn[e]) / h) + 1
+    margin = 1e-9 * (np.abs(mn).max() + np.abs(mx).max() + h)
+    ncell = G[0] * G[1] * G[2]
+    cell = np.empty(M, np.int64)
+    cc = np.zeros((M, 3), np.int64)
+    for i in range(M):
+        for e in range(D):
+            c = int((vecs[i, e] - mn[e]) / h)
+            cc[i, e] = min(G[e] - 1, max(0, c))
+        cell[i] = (cc[i, 0] * G[1] + cc[i, 1]) * G[2] + cc[i, 2]
+    start = np.zeros(ncell + 1, np.int64)
+    for i in range(M):
+        start[cell[i] + 1] += 1
+    for c in range(ncell):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    pts = np.empty(M, np.int64)
+    SV = np.zeros((M, 3))
+    for i in range(M):  # stable: rows ascending inside a cell
+        q = fill[cell[i]]
+        pts[q] = i
+        for e in range(D):
+            SV[q, e] = vecs[i, e]
+        fill[cell[i]] = q + 1
+    O = np.full((M, K), M, np.int32)
+    Dd = np.full((M, K), np.inf)
+    rmax = max(G[0], max(G[1], G[2]))
+    nchunk = min(M, 256)
+    step = (M + nchunk - 1) // nchunk
+    for ch in prange(nchunk):
+        hd = np.empty(K)
+        hj = np.empty(K, np.int64)
+        x = np.zeros(3)
+        for i in range(ch * step, min(M, (ch + 1) * step)):
+            ri = rows[i]
+            for e in range(D):
+                x[e] = vecs[i, e]
+            c0 = cc[i, 0]
+            c1 = cc[i, 1]
+            c2 = cc[i, 2]
+            n = 0
+            for r in range(rmax + 1):
+                a0 = max(0, c0 - r)
+                b0 = min(G[0] - 1, c0 + r)
+                a1 = max(0, c1 - r)
+                b1 = min(G[1] - 1, c1 + r)
+                a2 = max(0, c2 - r)
+                b2 = min(G[2] - 1, c2 + r)
+                for i0 in range(a0, b0 + 1):
+                    e0 = abs(i0 - c0) == r
+                    for i1 in range(a1, b1 + 1):
+                        e1 = e0 or abs(i1 - c1) == r
+                        for i2 in range(a2, b2 + 1):
+                            if not (e1 or abs(i2 - c2) == r):
+                                continue  # inside the box searched already
+                            cid = (i0 * G[1] + i1) * G[2] + i2
+                            for q in range(start[cid], start[cid + 1]):
+                                j = pts[q]
+                                if excl > 0:
+                                    if abs(rows[j] - ri) <= excl:
+                                        continue
+                                elif j == i:
+                                    continue
+                                acc = 0.0
+                                for e in range(D):
+                                    t = x[e] - SV[q, e]
+                                    acc += t * t
+                                n = _heap_offer(hd, hj, n, K, acc, j)
+                # distance from the point to the nearest cell outside the searched box
+                gap = np.inf
+                for e in range(D):
+                    ce = cc[i, e]
+                    if ce - r > 0:
+                        gap = min(gap, x[e] - (mn[e] + (ce - r) * h))
+                    if ce + r < G[e] - 1:
+                        gap = min(gap, mn[e] + (ce + r + 1) * h - x[e])
+                if gap == np.inf:
+                    break  # the box holds every cell
+                gap -= margin
+                if n == K and gap > 0 and gap * gap > hd[0]:
+                    break
+            _heap_out(hd, hj, n, O, Dd, i)
+    return O, Dd
+
+
+@njit(cache=True)
+def _sorted_along(vecs):
+    """(axis of largest variance, stable order along it, the sorted vectors)."""
     M, D = vecs.shape
     ax = 0
     best = -1.0
@@ -388,69 +568,49 @@ def knn_order(vecs, rows, K, excl):
     for p in range(M):
         for e in range(D):
             SV[p, e] = vecs[perm[p], e]
-    O = np.full((M, K), M, np.int32)
-    Dd = np.full((M, K), np.inf)
-    nchunk = min(M, 256)
-    step = (M + nchunk - 1) // nchunk
-    for ch in prange(nchunk):
-        hd = np.empty(K)
-        hj = np.empty(K, np.int64)
-        xi = np.empty(D)
-        for p in range(ch * step, min(M, (ch + 1) * step)):
-            i = perm[p]
-            ri = rows[i]
-            for e in range(D):
-                xi[e] = SV[p, e]
-            n = 0
-            lo = p - 1
-            hi = p + 1
-            while True:
-                gl = xi[ax] - SV[lo, ax] if lo >= 0 else np.inf
-                gh = SV[hi, ax] - xi[ax] if hi < M else np.inf
-                if gl <= gh:
-                    g = gl
-                    idx = lo
-                    lo -= 1
-                else:
-                    g = gh
-                    idx = hi
-                    hi += 1
-                if g == np.inf:
-                    break
-                if n == K and g * g > hd[0]:
-                    break
-                j = perm[idx]
-                if excl > 0:
-                    if abs(rows[j] - ri) <= excl:
-                        continue
-                elif j == i:
-                    continue
-                acc = 0.0
-                for e in range(D):
-                    t = xi[e] - SV[idx, e]
-                    acc += t * t
-                if n < K:
-                    # sift up
-                    r = n
-                    n += 1
-                    hd[r] = acc
-                    hj[r] = j
-                    while r > 0:
-                        par = (r - 1) // 2
-                        if not _after(hd[r], hj[r], hd[par], hj[par]):
-                            break
-                        hd[r], hd[par] = hd[par], hd[r]
-                        hj[r], hj[par] = hj[par], hj[r]
-                        r = par
-                elif _after(hd[0], hj[0], acc, j):
-                    hd[0] = acc
-                    hj[0] = j
-                    _sift_down(hd, hj, n, 0)
-            # heap sort: largest to the back
-            for r in range(n - 1, -1, -1):
-                O[i, r] = hj[0]
-                Dd[i, r] = math.sqrt(hd[0])
-                hd[0] = hd[r]
-                hj[0] = hj[r]
-                _sift_down(hd, hj, r, 0)
-    return O, Dd
+    return ax, perm, SV
+
+
+@njit(cache=True)
+def _typical_kth_distance(perm, SV, rows, K, excl, ax, nsample):
+    """Median K-th neighbour distance over an evenly spaced sample of points."""
+    M = SV.shape[0]
+    hd = np.empty(K)
+    hj = np.empty(K, np.int64)
+    out = np.empty(nsample)
+    m = 0
+    for t in range(nsample):
+        p = (2 * t + 1) * M // (2 * nsample)
+        n = _scan_one(p, perm, SV, rows, K, excl, ax, hd, hj)
+        if n > 0:
+            out[m] = math.sqrt(hd[0])
+            m += 1
+    if m == 0:
+        return 0.0
+    return np.median(out[:m])
+
+
+def knn_order(vecs, rows, K, excl, cell_factor=1.0):
+    """(O (M, K) int32, Dd (M, K)): every point's K nearest other points, nearest first
+    (ties: lower row first), rows within ``excl`` of the point's row (itself when
+    excl = 0) left out; O = M and Dd = inf past the last candidate. Squared distances are
+    compared, as a KD-tree does.
+
+    D = 1: a scan outwards along the sorted values. D = 2, 3: a uniform grid whose cell
+    side is ``cell_factor`` times the median K-th neighbour distance of a sample of points
+    (so a point's K nearest mostly lie in the 3^D cells around it), searched ring by ring.
+    Exact either way."""
+    vecs = np.ascontiguousarray(vecs, dtype=np.float64)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    M, D = vecs.shape
+    K = int(K)
+    ax, perm, SV = _sorted_along(vecs)
+    if D == 1 or M < 4 * K:
+        return _knn_scan(perm, SV, rows, K, int(excl), ax)
+    h = _typical_kth_distance(perm, SV, rows, K, int(excl), ax, min(M, 64)) * cell_factor
+    span = float(np.max(vecs.max(axis=0) - vecs.min(axis=0)))
+    # at most ~4 cells per point and 2^22 cells in all
+    h = max(h, span / (4.0 * M) ** (1.0 / D), span / float(1 << 22) ** (1.0 / D))
+    if not np.isfinite(h) or h <= 0:
+        return _knn_scan(perm, SV, rows, K, int(excl), ax)
+    return _knn_grid(vecs, rows, K, int(excl), h)
