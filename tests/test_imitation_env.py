@@ -116,13 +116,31 @@ def test_cpu_backend_equals_mj_step(toy):
         d.qacc_warmstart[:] = 0
         for _ in range(toy.spec.n_substeps):
             mujoco.mj_step(m, d)
-        mujoco.mj_forward(m, d)
-        np.testing.assert_array_equal(out.qpos[i], d.qpos)
-        np.testing.assert_array_equal(out.act[i], d.act)
-        np.testing.assert_array_equal(out.kp[i], d.site_xpos[sids])
+        # muscles as the last mj_step sensed them (before its integration), see PhysOut
         np.testing.assert_array_equal(out.mfrc[i], d.actuator_force)
         np.testing.assert_array_equal(out.mlen[i], d.actuator_length)
         np.testing.assert_array_equal(out.mvel[i], d.actuator_velocity)
+        np.testing.assert_array_equal(out.qpos[i], d.qpos)
+        np.testing.assert_array_equal(out.act[i], d.act)
+        mujoco.mj_kinematics(m, d)      # keypoints at the new state
+        np.testing.assert_array_equal(out.kp[i], d.site_xpos[sids])
+
+
+def test_cpu_backend_under_jit_equals_step_numpy(toy):
+    """The jitted path (callback for the physics, JAX forward kinematics for the keypoints)
+    gives step_numpy's numbers up to float32 rounding."""
+    import jax
+    rng = np.random.default_rng(3)
+    n = 5
+    x = (rng.uniform(-0.5, 0.5, (n, 2)), rng.normal(size=(n, 2)), rng.uniform(0, 1, (n, 4)),
+         rng.uniform(0, 1, (n, 4)))
+    ref = toy.cpu.step_numpy(*x)
+    got = jax.jit(toy.cpu.__call__)(*(jnp.asarray(v, jnp.float32) for v in x))
+    for name, a, b in zip(PhysOut._fields, got, ref):
+        assert np.asarray(a).shape == np.shape(b), name
+        scale = max(np.abs(b).max(), 1e-9)
+        assert np.abs(np.asarray(a, float) - b).max() <= 2e-6 * scale, name
+    assert np.abs(ref.kp - toy.params.ref_kp[0, 0]).max() > 1e-4   # keypoints really moved
 
 
 def test_reset_and_observation_layout(toy):

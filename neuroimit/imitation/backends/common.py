@@ -9,15 +9,21 @@ import numpy as np
 
 from ...errors import ConfigError, DataError
 
-__all__ = ["PhysOut", "PhysicsSpec", "make_spec", "reference_observables", "resolve_backend"]
+__all__ = ["PhysOut", "PhysicsSpec", "make_spec", "reference_observables", "resolve_backend",
+           "keypoint_fn"]
 
 
 class PhysOut(NamedTuple):
     """State and observables after a control step (batched, leading dim N).
 
-    qpos (N, nq) rad, qvel (N, nv) rad/s, act (N, na) activations, kp (N, K, 3) m keypoint
-    site positions, mlen (N, nu) m actuator (muscle-tendon) lengths, mvel (N, nu) m/s, mfrc
-    (N, nu) N (negative = pulling, MuJoCo's sign).
+    qpos (N, nq) rad, qvel (N, nv) rad/s, act (N, na) activations and kp (N, K, 3) m keypoint
+    site positions at the new state; mlen (N, nu) m actuator (muscle-tendon) lengths, mvel
+    (N, nu) m/s and mfrc (N, nu) N (negative = pulling, MuJoCo's sign) as sensed at the start
+    of the control step's last physics step (one physics step, 1.25 ms for the forelimb,
+    before the new state). Sensing the muscles there, where ``mj_step`` computes them anyway,
+    saves one whole forward pass per control step (a quarter to a third of the physics cost);
+    it is a proprioceptive delay far shorter than the animal's own (spindle and tendon-organ
+    feedback arrives after ~10 ms or more).
     """
     qpos: object
     qvel: object
@@ -109,6 +115,19 @@ def make_spec(body, control_rate: float, keypoints: dict[str, str] | None = None
                                    f"{1 / m.opt.timestep / 2:g} Hz")
     return PhysicsSpec(mj_model=m, xml=xml, site_ids=tuple(ids), site_names=tuple(names),
                        n_substeps=n_sub)
+
+
+def keypoint_fn(spec: PhysicsSpec):
+    """JAX function ``qpos (N, nq) -> (N, K, 3)`` m: the keypoint sites by forward kinematics
+    of the spec's model (:mod:`neuroimit.stac.kinematics`, equal to ``mj_kinematics`` to
+    1e-12 in float64), vmapped over the batch; jit-able, runs on any backend."""
+    import jax
+
+    from ...stac.kinematics import build_tree, marker_positions
+    m = spec.mj_model
+    tree = build_tree(m, [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_SITE, i)
+                          for i in spec.site_ids])
+    return jax.vmap(lambda q: marker_positions(tree, q))
 
 
 def reference_observables(spec: PhysicsSpec, qpos: np.ndarray, qvel: np.ndarray,

@@ -4,10 +4,12 @@ MJX on a CPU runs a small arm at a few thousand steps/s; the C engine steps the 
 two orders of magnitude faster. The step is exposed to JAX through ``jax.pure_callback`` so
 the whole PPO iteration stays one jitted program on every backend.
 
-Observables at the new state come from sensors added to a copy of the model (actuator
-length / velocity / force, keypoint site positions). ``mj_step`` evaluates sensors *before*
-integrating, so each control step runs one extra physics step whose sensor values are those
-of the state reached after ``n_substeps`` steps (its integrated state is discarded).
+Muscle observables come from sensors added to a copy of the model (actuator length /
+velocity / force). ``mj_step`` evaluates sensors *before* integrating, so the values recorded
+by the control step's last physics step are those one physics step before the new state
+(see :class:`~.common.PhysOut`); the keypoint sites at the new state come from forward
+kinematics (``step_numpy``: the C engine's ``mj_kinematics``; under JAX:
+:func:`~.common.keypoint_fn`). No extra physics step is run for the observation.
 Warm-starts start at zero each control step (MJX backend does the same), so a control step
 depends only on (qpos, qvel, act, ctrl): exact resume, and the same function on both backends.
 """
@@ -22,14 +24,15 @@ import numpy as np
 from mujoco import rollout as mj_rollout
 
 from ...errors import DataError
-from .common import PhysOut, PhysicsSpec
+from ...stac.kinematics import mujoco_site_positions
+from .common import PhysOut, PhysicsSpec, keypoint_fn
 
 __all__ = ["CpuPhysics", "sensor_model"]
 
 
 def sensor_model(spec: PhysicsSpec) -> mujoco.MjModel:
-    """The spec's model with sensors appended: actuatorpos/vel/frc per actuator, framepos per
-    keypoint site (in that order). Physics is unchanged; auto-reset on bad accelerations is
+    """The spec's model with sensors appended: actuatorpos/vel/frc per actuator (in that
+    order). Physics is unchanged; auto-reset on bad accelerations is
     disabled so non-finite states reach the environment (which ends the episode)."""
     if spec.xml is None:
         raise DataError("the CPU backend needs the model's MJCF text", field="body.xml")
@@ -42,13 +45,10 @@ def sensor_model(spec: PhysicsSpec) -> mujoco.MjModel:
                  mujoco.mjtSensor.mjSENS_ACTUATORFRC):
         for a in anames:
             s.add_sensor(type=kind, objtype=mujoco.mjtObj.mjOBJ_ACTUATOR, objname=a)
-    for sid in spec.site_ids:
-        s.add_sensor(type=mujoco.mjtSensor.mjSENS_FRAMEPOS, objtype=mujoco.mjtObj.mjOBJ_SITE,
-                     objname=mujoco.mj_id2name(m0, mujoco.mjtObj.mjOBJ_SITE, sid))
     m = s.compile()
     m.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_AUTORESET)
     n0 = m0.nsensordata
-    if m.nsensordata != n0 + 3 * m0.nu + 3 * len(spec.site_ids) or m.nq != m0.nq:
+    if m.nsensordata != n0 + 3 * m0.nu or m.nq != m0.nq:
         raise DataError("could not add observation sensors to the model", field="sensors")
     # keep any compiled-time quantities (e.g. muscle length ranges) identical to the original
     m.actuator_lengthrange[:] = m0.actuator_lengthrange
@@ -89,6 +89,8 @@ class CpuPhysics:
         self._o_end = self._o_act + size(S.mjSTATE_ACT)
         self._s0 = spec.mj_model.nsensordata
         self._models: list = []
+        self._kp_data = mujoco.MjData(spec.mj_model)
+        self._kp_jax = keypoint_fn(spec)
         # several JAX devices may call back at once; the thread pool and MjData are shared
         self._lock = threading.Lock()
 
@@ -98,16 +100,20 @@ class CpuPhysics:
     def step_numpy(self, qpos, qvel, act, ctrl) -> PhysOut:
         """numpy in/out (float64); see :class:`PhysOut`. Thread-safe."""
         with self._lock:
-            return self._step_numpy(qpos, qvel, act, ctrl)
+            out = self._step_numpy(qpos, qvel, act, ctrl)
+            kp = mujoco_site_positions(self.spec.mj_model, out.qpos, self.spec.site_ids,
+                                       data=self._kp_data)[0]
+        return out._replace(kp=kp)
 
     def _step_numpy(self, qpos, qvel, act, ctrl) -> PhysOut:
+        """The C engine's part: state and muscle sensors (``kp`` left None)."""
         m, sp = self.model, self.spec
         n = qpos.shape[0]
         init = np.tile(self._state0, (n, 1))
         init[:, self._o_qpos:self._o_qvel] = qpos
         init[:, self._o_qvel:self._o_act] = qvel
         init[:, self._o_act:self._o_end] = act
-        nstep = sp.n_substeps + 1
+        nstep = sp.n_substeps
         ctrl = np.ascontiguousarray(np.broadcast_to(
             np.asarray(ctrl, np.float64)[:, None, :], (n, nstep, m.nu)))
         if len(self._models) != n:
@@ -117,13 +123,12 @@ class CpuPhysics:
             initial_warmstart=np.zeros((n, m.nv)),
             state=np.empty((n, nstep, self.nstate)),
             sensordata=np.empty((n, nstep, m.nsensordata)))
-        last = state[:, sp.n_substeps - 1]
-        sd = sens[:, sp.n_substeps, self._s0:]
-        nu, K = m.nu, len(sp.site_ids)
+        last = state[:, nstep - 1]
+        sd = sens[:, nstep - 1, self._s0:]
+        nu = m.nu
         return PhysOut(qpos=last[:, self._o_qpos:self._o_qvel],
                        qvel=last[:, self._o_qvel:self._o_act],
-                       act=last[:, self._o_act:self._o_end],
-                       kp=sd[:, 3 * nu:3 * nu + 3 * K].reshape(n, K, 3),
+                       act=last[:, self._o_act:self._o_end], kp=None,
                        mlen=sd[:, :nu], mvel=sd[:, nu:2 * nu], mfrc=sd[:, 2 * nu:3 * nu])
 
     def __call__(self, qpos, qvel, act, ctrl) -> PhysOut:
@@ -131,18 +136,17 @@ class CpuPhysics:
         sp = self.spec
         n = qpos.shape[0]
         f = jnp.float32
-        shapes = PhysOut(
-            jax.ShapeDtypeStruct((n, sp.nq), f), jax.ShapeDtypeStruct((n, sp.nv), f),
-            jax.ShapeDtypeStruct((n, sp.na), f),
-            jax.ShapeDtypeStruct((n, len(sp.site_ids), 3), f),
-            jax.ShapeDtypeStruct((n, sp.nu), f), jax.ShapeDtypeStruct((n, sp.nu), f),
-            jax.ShapeDtypeStruct((n, sp.nu), f))
+        vec = lambda k: jax.ShapeDtypeStruct((n, k), f)  # noqa: E731
+        shapes = (vec(sp.nq), vec(sp.nv), vec(sp.na), vec(sp.nu), vec(sp.nu), vec(sp.nu))
 
         def host(qp, qv, a, u):
-            out = self.step_numpy(np.asarray(qp, np.float64), np.asarray(qv, np.float64),
-                                  np.asarray(a, np.float64), np.asarray(u, np.float64))
+            with self._lock:
+                out = self._step_numpy(np.asarray(qp, np.float64), np.asarray(qv, np.float64),
+                                       np.asarray(a, np.float64), np.asarray(u, np.float64))
             with np.errstate(over="ignore", invalid="ignore"):
-                return PhysOut(*(np.asarray(x, np.float32) for x in out))
+                return tuple(np.asarray(x, np.float32) for x in (
+                    out.qpos, out.qvel, out.act, out.mlen, out.mvel, out.mfrc))
 
-        return jax.pure_callback(host, shapes, qpos, qvel, act, ctrl,
-                                 vmap_method="broadcast_all")
+        qp, qv, a, ml, mv, mf = jax.pure_callback(host, shapes, qpos, qvel, act, ctrl,
+                                                  vmap_method="broadcast_all")
+        return PhysOut(qp, qv, a, self._kp_jax(qp), ml, mv, mf)

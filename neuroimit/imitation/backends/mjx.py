@@ -1,7 +1,8 @@
 """MJX backend: the same batched control step as :mod:`.cpu`, in JAX (vmapped ``mjx.step``).
 
-For accelerators. Observables come from ``mjx.forward`` at the new state (the counterpart of
-the C backend's extra sensor step); warm-starts start at zero each control step.
+For accelerators. Muscle observables are those the last ``mjx.step`` computed before
+integrating (as the C backend's sensors; see :class:`~.common.PhysOut`), keypoints come from
+forward kinematics at the new state; warm-starts start at zero each control step.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import jax.numpy as jnp
 import mujoco
 from mujoco import mjx
 
-from .common import PhysOut, PhysicsSpec
+from .common import PhysOut, PhysicsSpec, keypoint_fn
 
 __all__ = ["MjxPhysics"]
 
@@ -23,7 +24,7 @@ class MjxPhysics:
         self.spec = spec
         self.model = mjx.put_model(spec.mj_model)
         self.data0 = mjx.make_data(self.model)
-        self.site_ids = jnp.asarray(spec.site_ids)
+        self._kp = keypoint_fn(spec)
 
     def _one(self, qpos, qvel, act, ctrl):
         d = self.data0.replace(qpos=qpos, qvel=qvel, act=act, ctrl=ctrl)
@@ -32,10 +33,10 @@ class MjxPhysics:
             return mjx.step(self.model, d), None
 
         d, _ = jax.lax.scan(body, d, None, length=self.spec.n_substeps)
-        d = mjx.forward(self.model, d)
-        return PhysOut(d.qpos, d.qvel, d.act, d.site_xpos[self.site_ids], d.actuator_length,
-                       d.actuator_velocity, d.actuator_force)
+        return PhysOut(d.qpos, d.qvel, d.act, None, d.actuator_length, d.actuator_velocity,
+                       d.actuator_force)
 
     def __call__(self, qpos, qvel, act, ctrl) -> PhysOut:
         out = jax.vmap(self._one)(qpos, qvel, act, ctrl)
+        out = out._replace(kp=self._kp(out.qpos))
         return PhysOut(*(x.astype(jnp.float32) for x in out))
