@@ -666,5 +666,7 @@ def _run_numba_inner(nk, data: CrossMapData, libs: np.ndarray, k: int, excl: int
         r = nk.brute_rho(vecs, rows, Y, lb, int(k), int(excl))
     else:
         O, Dd, W = _walk_arrays(data, K, excl)
-        r = nk.walk_rho(O, Dd, W, vecs, rows, Y, lb, int(k), int(excl))
+        import numba
+        r = nk.walk_rho(O, Dd, W, vecs, rows, Y, lb, int(k), int(excl),
+                        numba.get_num_threads())
     return np.repeat(r, S, axis=0) if full else r

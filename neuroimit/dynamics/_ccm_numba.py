@@ -164,68 +164,163 @@ def _row_masks(libs, M):
 
 
 @njit(cache=True, nogil=True)
-def _rho_cols(pred, Y, out, a, b):
-    """Pearson r of columns a..b-1 of pred (M, S, T) against Y (M, T) into out (S, T):
-    the arithmetic of :func:`_rho` (same sums in the same order, so bit-identical), with
-    points as the outer loop so the libraries of a row are read contiguously."""
-    M = pred.shape[0]
-    T = pred.shape[2]
+def _rho_cols(P, Y, out, a, b):
+    """Pearson r of columns a..b-1 of P (M, S * T) (column s * T + t: library s, target
+    t) against Y (M, T), into out (S * T,): the arithmetic of :func:`_rho` (the same
+    sums in the same order, so bit-identical), with points as the outer loop so a row's
+    libraries are read contiguously, and branch-free so the column loop vectorises."""
+    M = P.shape[0]
+    T = Y.shape[1]
     nc = b - a
-    for t in range(T):
-        n = np.zeros(nc, np.int64)
-        sp = np.zeros(nc)
-        sa = np.zeros(nc)
-        for i in range(M):
-            yi = Y[i, t]
+    n = np.zeros(nc)
+    sp = np.zeros(nc)
+    sa = np.zeros(nc)
+    ycol = np.empty(nc)
+    for i in range(M):
+        row = P[i, a:b]
+        if T == 1:
+            ycol[:] = Y[i, 0]
+        else:
             for c in range(nc):
-                p = pred[i, a + c, t]
-                ok = np.isfinite(p)
-                n[c] += ok
-                sp[c] += p if ok else 0.0
-                sa[c] += yi if ok else 0.0
-        pm = np.empty(nc)
-        am = np.empty(nc)
+                ycol[c] = Y[i, (a + c) % T]
         for c in range(nc):
-            pm[c] = sp[c] / n[c] if n[c] > 0 else 0.0
-            am[c] = sa[c] / n[c] if n[c] > 0 else 0.0
-        num = np.zeros(nc)
-        vp = np.zeros(nc)
-        va = np.zeros(nc)
-        for i in range(M):
-            yi = Y[i, t]
+            p = row[c]
+            ok = (p - p) == 0.0  # finite
+            n[c] += 1.0 if ok else 0.0
+            sp[c] += p if ok else 0.0
+            sa[c] += ycol[c] if ok else 0.0
+    pm = np.empty(nc)
+    am = np.empty(nc)
+    for c in range(nc):
+        pm[c] = sp[c] / n[c] if n[c] > 0 else 0.0
+        am[c] = sa[c] / n[c] if n[c] > 0 else 0.0
+    num = np.zeros(nc)
+    vp = np.zeros(nc)
+    va = np.zeros(nc)
+    for i in range(M):
+        row = P[i, a:b]
+        if T == 1:
+            ycol[:] = Y[i, 0]
+        else:
             for c in range(nc):
-                p = pred[i, a + c, t]
-                if np.isfinite(p):
-                    dp = p - pm[c]
-                    da = yi - am[c]
-                    num[c] += dp * da
-                    vp[c] += dp * dp
-                    va[c] += da * da
+                ycol[c] = Y[i, (a + c) % T]
         for c in range(nc):
-            if n[c] < 3:
-                out[a + c, t] = np.nan
-            else:
-                den = math.sqrt(vp[c] * va[c])
-                out[a + c, t] = num[c] / den if den > 0 else 0.0
+            p = row[c]
+            ok = (p - p) == 0.0
+            # adding 0.0 leaves a sum unchanged
+            dp = p - pm[c] if ok else 0.0
+            da = ycol[c] - am[c] if ok else 0.0
+            num[c] += dp * da
+            vp[c] += dp * dp
+            va[c] += da * da
+    for c in range(nc):
+        if n[c] < 3:
+            out[a + c] = np.nan
+        else:
+            den = math.sqrt(vp[c] * va[c])
+            out[a + c] = num[c] / den if den > 0 else 0.0
 
 
 @njit(parallel=True, cache=True)
-def _rho_all(pred, Y):
-    """(S, T) rho of pred (M, S, T), parallel over groups of libraries."""
-    S, T = pred.shape[1], pred.shape[2]
-    out = np.empty((S, T))
-    bs = (S + 7) // 8
-    ng = (S + bs - 1) // bs  # every group non-empty
+def _rho_all(pred, Y, groups):
+    """(S, T) rho of pred (M, S, T), parallel over ``groups`` groups of columns (one per
+    thread: each group sweeps all rows)."""
+    M, S, T = pred.shape
+    P = pred.reshape(M, S * T)
+    C = S * T
+    out = np.empty(C)
+    bs = (C + groups - 1) // groups
+    ng = (C + bs - 1) // bs  # every group non-empty
     for g in prange(ng):
-        _rho_cols(pred, Y, out, g * bs, min(S, (g + 1) * bs))
-    return out
+        _rho_cols(P, Y, out, g * bs, min(C, (g + 1) * bs))
+    return out.reshape(S, T)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _walk_members(O, rm, allset, i, k, S, act, cnt, qs):
+    """Point i's walk: each candidate is handed to the libraries that hold it and are
+    still short of k members; qs[s, :cnt[s]] = positions of library s's first members."""
+    M, K = O.shape
+    nw = rm.shape[1]
+    cnt[:] = 0
+    left = S
+    for w in range(nw):
+        act[w] = allset[w]
+    for q in range(K):
+        o = O[i, q]
+        if o == M:
+            break
+        for w in range(nw):
+            a = act[w]
+            m = rm[o, w] & a
+            base = w << 6
+            while m:
+                b = trailing_zeros(m)
+                m &= m - np.uint64(1)
+                s = base + b
+                c = cnt[s]
+                qs[s, c] = q
+                c += 1
+                cnt[s] = c
+                # branch-free: a library completes on every k-th hand-off
+                dn = np.uint64(c == k)
+                a &= ~(dn << np.uint64(b))
+                left -= np.int64(dn)
+            act[w] = a
+        if left == 0:
+            break
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _walk_absent(O, rm, allset, i, k, S, absm, cnt, qs):
+    """Point i's walk for dense libraries: each candidate marks the libraries that do
+    *not* hold it (bit q of absm[s]); the walk stops once the library missing most of
+    the first Q candidates still has k members among them (Q <= 64). Then the first k
+    members of every library are the first k clear bits of its mask. Same output as
+    :func:`_walk_members` (cnt[s] < k only where the first min(K, 64) candidates hold
+    too few, left to the brute-force fallback)."""
+    M, K = O.shape
+    nw = rm.shape[1]
+    absm[:] = 0
+    cnt[:] = 0  # here: candidates each library misses
+    worst = 0
+    Q = 0
+    for q in range(min(K, 64)):
+        o = O[i, q]
+        if o == M:
+            break
+        Q = q + 1
+        bit = np.uint64(1) << np.uint64(q)
+        for w in range(nw):
+            m = ~rm[o, w] & allset[w]
+            base = w << 6
+            while m:
+                b = trailing_zeros(m)
+                m &= m - np.uint64(1)
+                s = base + b
+                absm[s] |= bit
+                c = cnt[s] + 1
+                cnt[s] = c
+                worst = max(worst, c)
+        if Q - worst >= k:
+            break
+    full = np.uint64(0xFFFFFFFFFFFFFFFF) if Q == 64 else \
+        (np.uint64(1) << np.uint64(Q)) - np.uint64(1)
+    for s in range(S):
+        m = ~absm[s] & full
+        c = 0
+        while m and c < k:
+            qs[s, c] = trailing_zeros(m)
+            m &= m - np.uint64(1)
+            c += 1
+        cnt[s] = c
 
 
 @njit(parallel=True, cache=True)
-def walk_rho(O, Dd, W, vecs, rows, Y, libs, k, excl):
+def walk_rho(O, Dd, W, vecs, rows, Y, libs, k, excl, groups=1):
     """(S, T) rho. O: (M, K) int32 candidates per point, nearest first, M = no candidate;
     Dd: (M, K) their distances; W: :func:`weight_table` of Dd; vecs (M, D); rows (M,)
-    int64; Y (M, T); libs (S, L).
+    int64; Y (M, T); libs (S, L); groups: column groups for the rho (the thread count).
 
     Points are the outer (parallel) loop. A point walks its ordering once; each candidate
     row carries a bit set of the libraries that hold it, ANDed with the libraries still
@@ -245,6 +340,8 @@ def walk_rho(O, Dd, W, vecs, rows, Y, libs, k, excl):
             (np.uint64(1) << np.uint64(nbits)) - np.uint64(1)
     pred = np.empty((M, S, T))
     qw = min(_QW, K)
+    # dense libraries: walk the libraries *missing* each candidate (fewer bits to visit)
+    dense = 2 * libs.shape[1] >= M
     nchunk = min(M, 256)
     step = (M + nchunk - 1) // nchunk
     for ch in prange(nchunk):
@@ -255,34 +352,12 @@ def walk_rho(O, Dd, W, vecs, rows, Y, libs, k, excl):
         qs = np.empty((S, k), np.int64)
         act = np.empty(nw, np.uint64)
         wy = np.zeros((_Q0, _QW))
+        absm = np.empty(S, np.uint64)
         for i in range(ch * step, min(M, (ch + 1) * step)):
-            cnt[:] = 0
-            left = S
-            for w in range(nw):
-                act[w] = allset[w]
-            for q in range(K):
-                o = O[i, q]
-                if o == M:
-                    break
-                for w in range(nw):
-                    a = act[w]
-                    m = rm[o, w] & a
-                    base = w << 6
-                    while m:
-                        b = trailing_zeros(m)
-                        m &= m - np.uint64(1)
-                        s = base + b
-                        c = cnt[s]
-                        qs[s, c] = q
-                        c += 1
-                        cnt[s] = c
-                        # branch-free: a library completes on every k-th hand-off
-                        dn = np.uint64(c == k)
-                        a &= ~(dn << np.uint64(b))
-                        left -= np.int64(dn)
-                    act[w] = a
-                if left == 0:
-                    break
+            if dense:
+                _walk_absent(O, rm, allset, i, k, S, absm, cnt, qs)
+            else:
+                _walk_members(O, rm, allset, i, k, S, act, cnt, qs)
             if T == 1:
                 for q0 in range(min(_Q0, K)):
                     for q in range(q0, qw):
@@ -319,7 +394,7 @@ def walk_rho(O, Dd, W, vecs, rows, Y, libs, k, excl):
                 if c < k:
                     c = _brute_point(vecs, rows, libs[s], i, k, excl, nb, dk)
                 _predict_point(dk, nb, c, k, Y, wt, pi, s)
-    return _rho_all(pred, Y)
+    return _rho_all(pred, Y, max(1, groups))
 
 
 @njit(parallel=True, cache=True)
