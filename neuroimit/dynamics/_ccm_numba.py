@@ -423,53 +423,33 @@ def _after(da, ja, db, jb):
     return da > db or (da == db and ja > jb)
 
 
-@njit(cache=True, nogil=True)
-def _sift_down(hd, hj, n, r):
-    """Restore the max-heap (by :func:`_after`) of hd/hj[:n] below slot r."""
-    while True:
-        c = 2 * r + 1
-        if c >= n:
-            return
-        if c + 1 < n and _after(hd[c + 1], hj[c + 1], hd[c], hj[c]):
-            c += 1
-        if not _after(hd[c], hj[c], hd[r], hj[r]):
-            return
-        hd[r], hd[c] = hd[c], hd[r]
-        hj[r], hj[c] = hj[c], hj[r]
-        r = c
-
-
 @njit(cache=True, nogil=True, inline="always")
-def _heap_offer(hd, hj, n, K, acc, j):
-    """Offer candidate (acc, j) to the K-best max-heap hd/hj[:n]; returns the new n."""
-    if n < K:
-        r = n
-        hd[r] = acc
-        hj[r] = j
-        while r > 0:
-            par = (r - 1) // 2
-            if not _after(hd[r], hj[r], hd[par], hj[par]):
-                break
-            hd[r], hd[par] = hd[par], hd[r]
-            hj[r], hj[par] = hj[par], hj[r]
-            r = par
-        return n + 1
-    if _after(hd[0], hj[0], acc, j):
-        hd[0] = acc
-        hj[0] = j
-        _sift_down(hd, hj, n, 0)
+def _best_offer(hd, hj, n, K, acc, j):
+    """Offer candidate (acc, j) to the sorted K-best list hd/hj[:n] (ascending by
+    :func:`_after`); returns the new n. Candidates mostly arrive in rough distance order
+    (rings, outward scans), so insertions land near the end and shift little."""
+    if n == K:
+        if not _after(hd[K - 1], hj[K - 1], acc, j):
+            return n
+        pos = K - 1
+    else:
+        pos = n
+        n += 1
+    while pos > 0 and _after(hd[pos - 1], hj[pos - 1], acc, j):
+        hd[pos] = hd[pos - 1]
+        hj[pos] = hj[pos - 1]
+        pos -= 1
+    hd[pos] = acc
+    hj[pos] = j
     return n
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _heap_out(hd, hj, n, O, Dd, i):
-    """Write the heap's n entries to O[i], Dd[i] nearest first (a heap sort)."""
-    for r in range(n - 1, -1, -1):
-        O[i, r] = hj[0]
-        Dd[i, r] = math.sqrt(hd[0])
-        hd[0] = hd[r]
-        hj[0] = hj[r]
-        _sift_down(hd, hj, r, 0)
+def _best_out(hd, hj, n, O, Dd, i):
+    """Write the list's n entries (already nearest first) to O[i], Dd[i]."""
+    for r in range(n):
+        O[i, r] = hj[r]
+        Dd[i, r] = math.sqrt(hd[r])
 
 
 @njit(cache=True, nogil=True)
@@ -477,7 +457,7 @@ def _scan_one(p, perm, SV, rows, K, excl, ax, hd, hj):
     """K best (squared distance, row) of the point at sorted position p, by scanning
     outwards along coordinate ax of the sorted points SV until the gap along ax alone
     exceeds the K-th distance (the gap is one of the distance's summands, so the stop is
-    exact). Returns the number kept in the heap hd/hj."""
+    exact). Returns the number kept in the sorted list hd/hj."""
     M, D = SV.shape
     i = perm[p]
     ri = rows[i]
@@ -498,7 +478,7 @@ def _scan_one(p, perm, SV, rows, K, excl, ax, hd, hj):
             hi += 1
         if g == np.inf:
             break
-        if n == K and g * g > hd[0]:
+        if n == K and g * g > hd[K - 1]:
             break
         j = perm[idx]
         if excl > 0:
@@ -510,7 +490,7 @@ def _scan_one(p, perm, SV, rows, K, excl, ax, hd, hj):
         for e in range(D):
             t = SV[p, e] - SV[idx, e]
             acc += t * t
-        n = _heap_offer(hd, hj, n, K, acc, j)
+        n = _best_offer(hd, hj, n, K, acc, j)
     return n
 
 
@@ -526,7 +506,7 @@ def _knn_scan(perm, SV, rows, K, excl, ax):
         hj = np.empty(K, np.int64)
         for p in range(ch * step, min(M, (ch + 1) * step)):
             n = _scan_one(p, perm, SV, rows, K, excl, ax, hd, hj)
-            _heap_out(hd, hj, n, O, Dd, perm[p])
+            _best_out(hd, hj, n, O, Dd, perm[p])
     return O, Dd
 
 
@@ -609,7 +589,7 @@ def _knn_grid(vecs, rows, K, excl, h):
                                 for e in range(D):
                                     t = x[e] - SV[q, e]
                                     acc += t * t
-                                n = _heap_offer(hd, hj, n, K, acc, j)
+                                n = _best_offer(hd, hj, n, K, acc, j)
                 # distance from the point to the nearest cell outside the searched box
                 gap = np.inf
                 for e in range(D):
@@ -621,9 +601,9 @@ def _knn_grid(vecs, rows, K, excl, h):
                 if gap == np.inf:
                     break  # the box holds every cell
                 gap -= margin
-                if n == K and gap > 0 and gap * gap > hd[0]:
+                if n == K and gap > 0 and gap * gap > hd[K - 1]:
                     break
-            _heap_out(hd, hj, n, O, Dd, i)
+            _best_out(hd, hj, n, O, Dd, i)
     return O, Dd
 
 
@@ -658,7 +638,7 @@ def _typical_kth_distance(perm, SV, rows, K, excl, ax, nsample):
         p = (2 * t + 1) * M // (2 * nsample)
         n = _scan_one(p, perm, SV, rows, K, excl, ax, hd, hj)
         if n > 0:
-            out[m] = math.sqrt(hd[0])
+            out[m] = math.sqrt(hd[n - 1])
             m += 1
     if m == 0:
         return 0.0
