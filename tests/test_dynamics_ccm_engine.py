@@ -108,3 +108,27 @@ def test_threads_do_not_change_results():
         numba.set_num_threads(prev)
     np.testing.assert_array_equal(one, many)
     np.testing.assert_array_equal(b1, bm)
+
+
+@pytest.mark.parametrize("excl", [0, 3])
+def test_shallow_shared_ordering_stays_exact(excl):
+    """Sizes share one ordering (see numba_depth); a shallow one sends most sparse
+    (point, library) pairs to the brute-force fallback, with the same rho."""
+    x, y = coupled_logistic(900)
+    d = cross_map_data(x[:, None], y[:, None], E=2, tau=-1, Tp=0, embedded=False,
+                       ok=np.ones(900, bool))
+    d.ordering(8, excl)
+    for L in (40, 200, 700):
+        libs = pyedm_libraries(d.M, L, 20, 4)
+        ref = cross_map_rho(d, libs, 3, excl, "kdtree")
+        np.testing.assert_allclose(cross_map_rho(d, libs, 3, excl, "numba_walk"), ref,
+                                   atol=1e-12, err_msg=f"L={L}")
+        assert d._order[0] == 8  # the shallow ordering was used, not rebuilt
+
+
+def test_numba_depth_model():
+    from neuroimit.dynamics._ccm_engine import numba_depth
+    sizes = np.linspace(10, 1600, 7).astype(int)
+    K = numba_depth(1999, sizes, 3, 100, 2)
+    assert 32 <= K <= 128
+    assert numba_depth(1999, [10, 12], 3, 100, 2) == 0  # tiny libraries: brute force only

@@ -512,20 +512,58 @@ def _binom_cdf(m: int, n: int, p: float) -> float:
     return float(sum(math.comb(n, j) * p ** j * q ** (n - j) for j in range(m + 1)))
 
 
-def _numba_choice(M: int, L: int, k: int, S: int, D: int) -> tuple[str, int | None]:
-    """('order'|'brute', K) for the compiled kernels: a walk visits about k M / L
-    candidates (plus a brute-force pass over the library for the points whose K
-    candidates hold fewer than k members), brute force costs L distances per point.
-    K is the shallowest ordering whose expected fallback work is under ~1 distance per
-    point (the fallback keeps results exact whatever K is)."""
+#: cost of the compiled neighbour ordering per point and candidate, in units of one
+#: brute-force distance (about 70 ns against 4 ns on the 2-core development CPU)
+_ORDER_UNITS = 17.0
+_DEPTHS = (8, 16, 24, 32, 48, 64, 96, 128)
+
+
+def _walk_units(f: float, k: int, K: int, brute: float) -> float:
+    """Modelled walk cost per (point, library): about k / f candidates visited, plus a
+    brute-force pass over the library when the K candidates hold fewer than k members."""
+    return 4.0 + min(k / f, K) + _binom_cdf(k - 1, K, f) * brute
+
+
+def _numba_choice(M: int, L: int, k: int, S: int, D: int,
+                  K: int | None = None) -> tuple[str, int | None]:
+    """('order'|'brute', K) for the compiled kernels: the walk of a K-deep ordering (see
+    :func:`_walk_units`) or brute force (L distances per point), whichever is cheaper.
+    Without K: the shallowest ordering whose expected fallback work is under ~1 distance
+    per point (the fallback keeps results exact whatever K is)."""
     f = L / M
     brute = L * (D + 1) / 3.0
-    for K in (8, 16, 24, 32, 48, 64, 96, 128):
-        miss = _binom_cdf(k - 1, K, f)
-        if miss * brute <= 1.0:
-            break
-    walk = 4.0 + min(k / f, K) + miss * brute
-    return ("order", K) if walk < brute else ("brute", None)
+    if K is None:
+        for K in _DEPTHS:
+            if _binom_cdf(k - 1, K, f) * brute <= 1.0:
+                break
+    return ("order", K) if _walk_units(f, k, K, brute) < brute else ("brute", None)
+
+
+def numba_depth(M: int, sizes, k: int, S: int, D: int) -> int:
+    """Depth of the one neighbour ordering shared by all library sizes (0: none walks).
+
+    Minimises the modelled ordering cost (:data:`_ORDER_UNITS` per candidate per point)
+    plus, per size, S times the cheaper of walk and brute force at that depth: a deeper
+    ordering saves brute-force fallbacks for sparse libraries but costs more to build.
+    """
+    best, best_K = math.inf, 0
+    for K in _DEPTHS:
+        Ke = min(K, M - 1)
+        total, walks = 0.0, False
+        for L in sizes:
+            L = min(int(L), M)
+            if L >= M:
+                continue
+            kk = min(k, L - 1)
+            brute = L * (D + 1) / 3.0
+            w = _walk_units(L / M, kk, Ke, brute) if kk >= 1 else math.inf
+            walks |= w < brute
+            total += S * min(w, brute)
+        if walks:
+            total += _ORDER_UNITS * Ke
+        if total < best:
+            best, best_K = total, (Ke if walks else 0)
+    return best_K
 
 
 def choose_strategy(M: int, L: int, k: int, S: int, D: int) -> tuple[str, int | None]:
@@ -659,9 +697,11 @@ def _run_numba_inner(nk, data: CrossMapData, libs: np.ndarray, k: int, excl: int
     elif full:
         name, K = "order", min(M - 1, k)
     else:
-        name, K = _numba_choice(M, L, k, S, vecs.shape[1])
+        # an ordering built already (for every size, see numba_depth) is used as it is
+        Kc = data._order[0] if data._order is not None and data._order[1] == excl else None
+        name, K = _numba_choice(M, L, k, S, vecs.shape[1], Kc)
         if strategy == "numba_walk":
-            name, K = "order", K or 128
+            name, K = "order", K or Kc or 128
     if name == "brute":
         r = nk.brute_rho(vecs, rows, Y, lb, int(k), int(excl))
     else:

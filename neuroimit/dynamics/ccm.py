@@ -23,7 +23,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ._ccm_engine import CrossMapData, choose_strategy, cross_map_rho, pyedm_libraries
+from ._ccm_engine import (CrossMapData, choose_strategy, cross_map_rho, numba_depth,
+                          numba_kernels, pyedm_libraries)
 from ._inputs import check_int, check_series, columns_and_names
 from .embedding import embed_columns, segment_ids_to_valid
 from .results import CCMMatrix, CCMResult
@@ -105,10 +106,13 @@ def _direction(data: CrossMapData, sizes: np.ndarray, samples: int, seed, k: int
     if M < min_points:
         raise DataError(f"only {M} valid points after embedding, Tp and NaN removal",
                         field="x", expected=f"at least {min_points} valid points")
-    # one ordering deep enough for every library size that uses it
-    Ks = [choose_strategy(M, min(int(L), M), min(k, min(int(L), M) - 1), samples,
-                          data.vecs.shape[1]) for L in sizes]
-    Kmax = max([K for s, K in Ks if s == "order" and K] or [0])
+    # one ordering shared by every library size that walks it
+    if strategy == "auto" and numba_kernels() is not None:
+        Kmax = numba_depth(M, sizes, k, samples, data.vecs.shape[1])
+    else:
+        Ks = [choose_strategy(M, min(int(L), M), min(k, min(int(L), M) - 1), samples,
+                              data.vecs.shape[1]) for L in sizes]
+        Kmax = max([K for s, K in Ks if s == "order" and K] or [0])
     if Kmax and strategy in ("auto", "order"):
         data.ordering(Kmax, excl)
     out = np.empty((sizes.size, samples, data.Y.shape[1]))
