@@ -62,11 +62,23 @@ class StacConfig:
         at least half of the keypoints present).
     n_iter_calib: LM iterations of each m-phase (joint over the sample poses and the global
         parameters, Schur complement).
+    limit_margin / limit_sd: the m-phase's soft joint-limit barrier, as fractions of each
+        limited joint's range. A sample pose closer than ``limit_margin * range`` to a limit
+        costs ``(depth / (limit_sd * range))**2`` (a pose at the limit: ``(limit_margin /
+        limit_sd)**2``, 25 with the defaults, as much as a keypoint coordinate 5 noise sds
+        off). The base rotation, offsets and scales are thereby chosen so the poses sit inside
+        the range when the data allow it (the base rotation and the shoulder hinges are
+        nearly interchangeable, so without it the fit may park poses on a limit). The
+        q-phase has no barrier: poses go to a limit when the data put them there.
+        ``limit_margin=0`` turns it off.
     n_rounds: maximum calibration rounds; stops earlier when the cost improves by less than
         ``tol`` (relative).
     shared_calibration: one set of offsets/scales/base for all clips given together to
         :func:`register_many` (same animal, same markers) instead of one per clip.
     initial_offsets: keypoint name -> (3,) initial offset (m); missing names start at zero.
+    lm_ftol: every LM solve (q-phase per frame, m-phase per calibration group) stops early
+        once an accepted step lowers its cost by less than this fraction (0: always run the
+        full iteration counts above); a batch stops when all of its problems have.
 
     Output:
     qvel_smooth_s: length (s) of the Savitzky-Golay window used to differentiate qpos.
@@ -94,18 +106,21 @@ class StacConfig:
     base_prior_sd_m: float = 0.01
     base_prior_sd_rad: float = 0.3
     n_sample_frames: int = 500
-    n_iter_calib: int = 30
-    n_rounds: int = 3
+    n_iter_calib: int = 15
+    limit_margin: float = 0.05
+    limit_sd: float = 0.01
+    n_rounds: int = 2
     tol: float = 1e-3
     shared_calibration: bool = False
     initial_offsets: Mapping[str, Any] = field(default_factory=dict)
+    lm_ftol: float = 0.0
     qvel_smooth_s: float = 0.05
     float64: bool = True
     seed: int = 0
 
     def __post_init__(self):
         positive = ("noise_sd_m", "offset_prior_sd_m", "scale_prior_sd", "base_prior_sd_m",
-                    "base_prior_sd_rad", "qvel_smooth_s")
+                    "base_prior_sd_rad", "qvel_smooth_s", "limit_sd")
         for name in positive:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and v > 0):
@@ -124,6 +139,10 @@ class StacConfig:
             raise ConfigError(f"chunk_overlap={self.chunk_overlap} with chunk_frames="
                               f"{self.chunk_frames}", field="chunk_overlap",
                               expected="less than half of chunk_frames")
+        for name, top in (("limit_margin", 0.5), ("lm_ftol", 1.0)):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and 0.0 <= v < top):
+                raise ConfigError(f"{name}={v!r}", field=name, expected=f"a number in [0, {top})")
         if self.calibrate_base not in ("auto", "none", "translation", "rigid"):
             raise ConfigError(f"calibrate_base={self.calibrate_base!r}", field="calibrate_base",
                               expected="'auto', 'none', 'translation' or 'rigid'")

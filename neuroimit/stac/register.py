@@ -124,7 +124,7 @@ class _Runner:
             xb = np.concatenate([x[s:e], np.zeros((pad,) + x.shape[1:])])
             wb = np.concatenate([sw[s:e], np.zeros((pad,) + sw.shape[1:])])
             q, c = self.p.solve_frames(*(np.asarray(a, self.dtype) for a in (qb, tb, xb, wb)),
-                                       n_iter=n_iter)
+                                       n_iter=n_iter, ftol=self.cfg.lm_ftol)
             q_out[s:e] = np.asarray(q)[:n]
             c_out[s:e] = np.asarray(c)[:n]
         self._t("q_independent_s", t0)
@@ -247,11 +247,24 @@ class _Runner:
         return out
 
     # ---------------------------------------------------------------- m-phase
+    def barrier(self) -> np.ndarray | None:
+        """(3, nq) inner bounds and slopes of the m-phase joint-limit barrier (None = off)."""
+        cfg, v = self.cfg, self.view
+        lim = np.isfinite(v.lower) & np.isfinite(v.upper)
+        if not cfg.limit_margin or not lim.any():
+            return None
+        width = np.where(lim, v.upper - v.lower, 1.0)
+        bar = np.stack([np.full(self.nq, -1e30), np.full(self.nq, 1e30), np.zeros(self.nq)])
+        bar[0, lim] = v.lower[lim] + cfg.limit_margin * width[lim]
+        bar[1, lim] = v.upper[lim] - cfg.limit_margin * width[lim]
+        bar[2, lim] = 1.0 / (cfg.limit_sd * width[lim])
+        return bar
+
     def calibrate(self, q_s, theta_g, x_s, sw_s, prior_mean, prior_isd, mask, n_iter):
         t0 = _time.perf_counter()
         q, th, c = self.p.calibrate(*(np.asarray(a, self.dtype) for a in
                                       (q_s, theta_g, x_s, sw_s, prior_mean, prior_isd, mask)),
-                                    n_iter=n_iter)
+                                    n_iter=n_iter, bar=self.barrier(), ftol=self.cfg.lm_ftol)
         out = np.array(q, float), np.array(th, float), np.array(c, float)
         self._t("m_phase_s", t0)
         return out

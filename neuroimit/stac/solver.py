@@ -151,7 +151,42 @@ class Problem:
 
     def project(self, q):
         """Clip to the joint limits (one frame; quaternions stay unit through retract)."""
-        return jnp.clip(q, self.lower, self.upper)
+        return jnp.clip(q, jnp.asarray(self.lower, q.dtype), jnp.asarray(self.upper, q.dtype))
+
+    def free_dofs(self, q, g):
+        """(nv,) 1 for dofs an LM step may move, 0 for a coordinate held at a joint limit.
+
+        A coordinate at its lower (upper) limit whose cost gradient ``g`` (nv,) points
+        inward-positive (outward) is held: the descent direction leaves the feasible range,
+        so the projected step could not move it anyway. Dropping it from the linear system
+        (an active set) lets the other unknowns - in the m-phase the base rotation, offsets
+        and scales - account for the pose that cannot follow, instead of assuming it can.
+        """
+        nv = self.nv
+        if self.lin_q.size == 0:
+            return jnp.ones(nv, q.dtype)
+        lo = jnp.asarray(self.lower[self.lin_q], q.dtype)
+        hi = jnp.asarray(self.upper[self.lin_q], q.dtype)
+        ql = q[self.lin_q]
+        gl = g[self.lin_v]
+        tol = 1e-6 if q.dtype == jnp.float32 else 1e-12
+        held = ((ql <= lo + tol) & (gl > 0)) | ((ql >= hi - tol) & (gl < 0))
+        return jnp.ones(nv, q.dtype).at[self.lin_v].set(jnp.where(held, 0.0, 1.0))
+
+    def limit_barrier(self, q, bar):
+        """Soft barrier keeping plain coordinates off their limits (one frame).
+
+        ``bar`` (3, nq): inner bounds ``lo'`` and ``hi'`` and slopes ``isd``; the residual of
+        coordinate j is ``isd_j * (min(q_j - lo'_j, 0) + max(q_j - hi'_j, 0))`` (zero inside
+        [lo', hi'], so it costs nothing away from the limits). Returns the residual and its
+        derivative, both (n_lin,) over :attr:`lin_q` / :attr:`lin_v`.
+        """
+        ql = q[self.lin_q]
+        lo, hi, isd = bar[0, self.lin_q], bar[1, self.lin_q], bar[2, self.lin_q]
+        below = ql < lo
+        above = ql > hi
+        r = isd * (jnp.where(below, ql - lo, 0.0) + jnp.where(above, ql - hi, 0.0))
+        return r, jnp.where(below | above, isd, 0.0)
 
     def step(self, q, dv):
         """Tangent step then projection onto the joint limits."""
@@ -171,38 +206,49 @@ class Problem:
         return jac.reshape(-1, self.nv), r
 
     # ------------------------------------------------------------------ q-phase, independent
-    def _frames_one(self, q0, theta, x, sw, n_iter):
+    def _frames_one(self, q0, theta, x, sw, n_iter, ftol):
         q0 = self.project(q0)
         r0 = self.residual(q0, theta, x, sw)
         eye = jnp.eye(self.nv, dtype=q0.dtype)
 
-        def body(_, s):
-            q, cost, mu = s
+        def body(s):
+            it, q, cost, mu, done = s
             jac, r = self._res_jac(q, theta, x, sw)
-            h = jac.T @ jac
             g = jac.T @ r
+            free = self.free_dofs(q, g)
+            jac = jac * free
+            h = jac.T @ jac + jnp.diag(1.0 - free)
             d = jnp.diagonal(h)
-            dv = spd_solve(h + mu * (jnp.diag(d) + _EPS_DAMP * eye), -g)
+            dv = spd_solve(h + mu * (jnp.diag(d) + _EPS_DAMP * eye), -(g * free))
             qn = self.step(q, dv)
             rn = self.residual(qn, theta, x, sw)
             cn = rn @ rn
             ok = cn < cost
-            return (jnp.where(ok, qn, q), jnp.where(ok, cn, cost),
-                    jnp.clip(jnp.where(ok, mu * 0.3, mu * 4.0), 1e-9, 1e9))
+            # converged: an accepted step gained less than ftol (relative), or the damping
+            # has run away (no descent left)
+            done = (ok & (cost - cn <= ftol * cost)) | (mu >= 1e8)
+            return (it + 1, jnp.where(ok, qn, q), jnp.where(ok, cn, cost),
+                    jnp.clip(jnp.where(ok, mu * 0.3, mu * 4.0), 1e-9, 1e9), done)
 
-        q, cost, _ = jax.lax.fori_loop(0, n_iter, body, (q0, r0 @ r0, jnp.asarray(1e-3, q0.dtype)))
+        _, q, cost, _, _ = jax.lax.while_loop(
+            lambda s: (s[0] < n_iter) & ~s[4], body,
+            (jnp.int32(0), q0, r0 @ r0, jnp.asarray(1e-3, q0.dtype), jnp.asarray(False)))
         return q, cost
 
-    def _frames_impl(self, q0, theta, x, sw, n_iter):
-        return jax.vmap(self._frames_one, in_axes=(0, 0, 0, 0, None))(q0, theta, x, sw, n_iter)
+    def _frames_impl(self, q0, theta, x, sw, n_iter, ftol):
+        return jax.vmap(self._frames_one, in_axes=(0, 0, 0, 0, None, None))(
+            q0, theta, x, sw, n_iter, ftol)
 
-    def solve_frames(self, q0, theta, x, sw, n_iter: int):
-        """Independent LM per frame.
+    def solve_frames(self, q0, theta, x, sw, n_iter: int, ftol: float = 0.0):
+        """Independent LM per frame (joint limits by projection and an active set).
 
-        Parameters: q0 (N, nq); theta (N, P); x (N, K, 3) m (NaN-free); sw (N, K).
+        Parameters: q0 (N, nq); theta (N, P); x (N, K, 3) m (NaN-free); sw (N, K);
+        at most ``n_iter`` iterations, a frame stops when an accepted step improves its cost
+        by less than ``ftol`` (relative; 0 = run all; the batch runs until every frame stops).
         Returns q (N, nq), cost (N,) (sum of squared standardised residuals).
         """
-        return self._jit_frames(q0, theta, x, sw, np.int32(n_iter))
+        return self._jit_frames(q0, theta, x, sw, np.int32(n_iter),
+                                np.asarray(ftol, np.asarray(q0).dtype))
 
     # ------------------------------------------------------------------ q-phase, coupled
     def _smooth_one(self, q0, theta, x, sw, w2, n_iter, n_cg):
@@ -271,60 +317,77 @@ class Problem:
         return self._jit_smooth(q0, theta, x, sw, w2, np.int32(n_iter), np.int32(n_cg))
 
     # ------------------------------------------------------------------ m-phase
-    def _calib_one(self, q0, theta0, x, sw, prior_mean, prior_isd, mask, n_iter):
-        """One calibration group: q0 (F, nq), theta0 (P,), x (F, K, 3), sw (F, K)."""
+    def jac_theta(self, q, th, xx, ss):
+        """(3K, P) Jacobian of one frame's residual in theta, column blocks in layout
+        order: offsets and base translation enter linearly (analytic), log scales by
+        forward mode through the kinematics, the base rotation by forward mode through
+        the rotation only (the model markers do not depend on it). One frame: q (nq,),
+        th (P,), xx (K, 3), ss (K,) sqrt weights."""
+        lay = self.layout
+        k3 = 3 * lay.n_kp
+        off, logs, _t, rv = lay.unpack(th)
+
+        def model(lg):
+            sp, sr = site_frames(self.tree, q, jnp.exp(lg) if lay.n_seg else None)
+            mk = sp + jnp.einsum("kij,kj->ki", sr, off)
+            return mk, (mk, sr)
+
+        if lay.n_seg:
+            j_s, (m, sr) = jax.jacfwd(model, has_aux=True)(logs)          # (K, 3, S)
+        else:
+            m, sr = model(logs)[1]
+            j_s = jnp.zeros((lay.n_kp, 3, 0), q.dtype)
+        R = rotvec_to_mat(rv)
+        j_r = jax.jacfwd(lambda v: m @ rotvec_to_mat(v).T)(rv)             # (K, 3, 3)
+        w = (ss / self.noise_sd)[:, None, None]
+        blocks = jnp.einsum("ij,kjl->kil", R, sr) * w                     # (K, 3, 3)
+        j_off = (blocks[:, :, None, :] * np.eye(lay.n_kp)[:, None, :, None]).reshape(k3, k3)
+        j_t = (jnp.eye(3, dtype=q.dtype)[None] * w).reshape(k3, 3)
+        j_s = (jnp.einsum("ij,kjs->kis", R, j_s) * w).reshape(k3, lay.n_seg)
+        return jnp.concatenate([j_off, j_s, j_t, (j_r * w).reshape(k3, 3)], axis=1)
+
+    def _calib_one(self, q0, theta0, x, sw, prior_mean, prior_isd, mask, bar, n_iter, ftol):
+        """One calibration group: q0 (F, nq), theta0 (P,), x (F, K, 3), sw (F, K); bar (3, nq)
+        the joint-limit barrier (:meth:`limit_barrier`)."""
         nv, npar = self.nv, self.layout.size
         eye_q = jnp.eye(nv, dtype=q0.dtype)
         eye_p = jnp.eye(npar, dtype=q0.dtype)
         step = jax.vmap(self.step)
         rj = jax.vmap(self._res_jac, in_axes=(0, None, 0, 0))
-        lay = self.layout
-        sl = lay.slices()
-        k3 = 3 * lay.n_kp
-        # theta entries entering nonlinearly (log scales, base rotation): forward-mode over
-        # those few; offsets and base translation enter linearly: analytic columns
-        nl_idx = np.r_[np.arange(sl["scales"].start, sl["scales"].stop),
-                       np.arange(sl["base_r"].start, sl["base_r"].stop)]
-
-        def jac_theta_one(q, th, xx, ss):
-            def f(z):
-                return self.residual(q, th.at[nl_idx].set(z), xx, ss)
-
-            j_nl = jax.jacfwd(f)(th[nl_idx])                                  # (3K, n_nl)
-            off, logs, _t, rv = lay.unpack(th)
-            scales = jnp.exp(logs) if lay.n_seg else None
-            _sp, sr = site_frames(self.tree, q, scales)
-            R = rotvec_to_mat(rv)
-            w = (ss / self.noise_sd)[:, None, None]
-            blocks = jnp.einsum("ij,kjl->kil", R, sr) * w                     # (K, 3, 3)
-            j_off = jax.scipy.linalg.block_diag(*[blocks[k] for k in range(lay.n_kp)]) \
-                if lay.n_kp else jnp.zeros((0, 0), q.dtype)
-            j_t = (jnp.broadcast_to(jnp.eye(3, dtype=q.dtype), (lay.n_kp, 3, 3)) * w
-                   ).reshape(k3, 3)
-            jt = jnp.zeros((k3, npar), q.dtype)
-            jt = jt.at[:, sl["offsets"]].set(j_off)
-            jt = jt.at[:, sl["base_t"]].set(j_t)
-            jt = jt.at[:, nl_idx].set(j_nl)
-            return jt
-
-        jac_t = jax.vmap(jac_theta_one, in_axes=(0, None, 0, 0))
+        jac_t = jax.vmap(self.jac_theta, in_axes=(0, None, 0, 0))
         res = jax.vmap(self.residual, in_axes=(0, None, 0, 0))
+
+        lv = self.lin_v
+        bar_on = self.lin_q.size > 0
 
         def cost_of(q, th):
             r = res(q, th, x, sw)
             pr = (th - prior_mean) * prior_isd * mask
-            return jnp.sum(r * r) + jnp.sum(pr * pr)
+            c = jnp.sum(r * r) + jnp.sum(pr * pr)
+            if bar_on:
+                rb, _ = jax.vmap(self.limit_barrier, in_axes=(0, None))(q, bar)
+                c = c + jnp.sum(rb * rb)
+            return c
 
         q0 = jax.vmap(self.project)(q0)
 
-        def body(_, s):
-            q, th, cost, mu = s
+        def body(s):
+            it, q, th, cost, mu, done = s
             jq, r = rj(q, th, x, sw)
             jt = jac_t(q, th, x, sw) * mask
-            a = jnp.einsum("fmi,fmj->fij", jq, jq)
+            gq = jnp.einsum("fmi,fm->fi", jq, r)
+            if bar_on:  # the barrier is diagonal in the plain coordinates
+                rb, db = jax.vmap(self.limit_barrier, in_axes=(0, None))(q, bar)
+                gq = gq.at[:, lv].add(db * rb)
+            free = jax.vmap(self.free_dofs)(q, gq)                              # (F, nv)
+            jq = jq * free[:, None, :]
+            gq = gq * free
+            dfix = 1.0 - free
+            if bar_on:
+                dfix = dfix.at[:, lv].add(db * db * free[:, lv])
+            a = jnp.einsum("fmi,fmj->fij", jq, jq) + jax.vmap(jnp.diag)(dfix)
             b = jnp.einsum("fmi,fmp->fip", jq, jt)
             c = jnp.einsum("fmp,fmr->pr", jt, jt) + jnp.diag(prior_isd ** 2 * mask)
-            gq = jnp.einsum("fmi,fm->fi", jq, r)
             gt = jnp.einsum("fmp,fm->p", jt, r) + (th - prior_mean) * prior_isd ** 2 * mask
             am = a + mu * (jax.vmap(jnp.diag)(jnp.diagonal(a, axis1=1, axis2=2)) + _EPS_DAMP * eye_q)
             cm = c + mu * (jnp.diag(jnp.diagonal(c)) + _EPS_DAMP * eye_p) + jnp.diag(1.0 - mask)
@@ -339,25 +402,37 @@ class Problem:
             thn = th + dth
             cn = cost_of(qn, thn)
             ok = cn < cost
-            return (jnp.where(ok, qn, q), jnp.where(ok, thn, th), jnp.where(ok, cn, cost),
-                    jnp.clip(jnp.where(ok, mu * 0.3, mu * 4.0), 1e-9, 1e9))
+            done = (ok & (cost - cn <= ftol * cost)) | (mu >= 1e8)
+            return (it + 1, jnp.where(ok, qn, q), jnp.where(ok, thn, th),
+                    jnp.where(ok, cn, cost),
+                    jnp.clip(jnp.where(ok, mu * 0.3, mu * 4.0), 1e-9, 1e9), done)
 
-        q, th, cost, _ = jax.lax.fori_loop(
-            0, n_iter, body, (q0, theta0, cost_of(q0, theta0), jnp.asarray(1e-3, q0.dtype)))
+        _, q, th, cost, _, _ = jax.lax.while_loop(
+            lambda s: (s[0] < n_iter) & ~s[5], body,
+            (jnp.int32(0), q0, theta0, cost_of(q0, theta0), jnp.asarray(1e-3, q0.dtype),
+             jnp.asarray(False)))
         return q, th, cost
 
-    def _calib_impl(self, q0, theta0, x, sw, prior_mean, prior_isd, mask, n_iter):
-        return jax.vmap(self._calib_one, in_axes=(0, 0, 0, 0, 0, None, None, None))(
-            q0, theta0, x, sw, prior_mean, prior_isd, mask, n_iter)
+    def _calib_impl(self, q0, theta0, x, sw, prior_mean, prior_isd, mask, bar, n_iter, ftol):
+        return jax.vmap(self._calib_one, in_axes=(0, 0, 0, 0, 0, None, None, None, None, None))(
+            q0, theta0, x, sw, prior_mean, prior_isd, mask, bar, n_iter, ftol)
 
-    def calibrate(self, q0, theta0, x, sw, prior_mean, prior_isd, mask, n_iter: int):
+    def calibrate(self, q0, theta0, x, sw, prior_mean, prior_isd, mask, n_iter: int,
+                  bar=None, ftol: float = 0.0):
         """Joint LM over sample poses and global parameters, per calibration group.
 
         q0 (G, F, nq); theta0 (G, P); x (G, F, K, 3); sw (G, F, K); prior_mean (G, P);
-        prior_isd (P,) inverse prior sds (1 / sd in each parameter's unit); mask (P,) 1 = free.
+        prior_isd (P,) inverse prior sds (1 / sd in each parameter's unit); mask (P,) 1 = free;
+        bar (3, nq) the joint-limit barrier of the sample poses (:meth:`limit_barrier`; None
+        = off); at most ``n_iter`` iterations, stopping once an accepted step gains less than
+        ``ftol`` (relative) in every group.
         Returns q (G, F, nq), theta (G, P), cost (G,).
         """
-        return self._jit_calib(q0, theta0, x, sw, prior_mean, prior_isd, mask, np.int32(n_iter))
+        dt = np.asarray(q0).dtype
+        if bar is None:
+            bar = np.stack([np.full(self.nq, -1e30), np.full(self.nq, 1e30), np.zeros(self.nq)])
+        return self._jit_calib(q0, theta0, x, sw, prior_mean, prior_isd, mask,
+                               np.asarray(bar, dt), np.int32(n_iter), np.asarray(ftol, dt))
 
     def model_markers(self, q, theta):
         """Model keypoints (N, K, 3) for q (N, nq), theta (N, P)."""
