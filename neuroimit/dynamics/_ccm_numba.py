@@ -397,22 +397,75 @@ def walk_rho(O, Dd, W, vecs, rows, Y, libs, k, excl, groups=1):
     return _rho_all(pred, Y, max(1, groups))
 
 
+_BLOCK = 256  # points per block in brute_rho (its work arrays stay in L1)
+
+
 @njit(parallel=True, cache=True)
 def brute_rho(vecs, rows, Y, libs, k, excl):
-    """(S, T) rho by brute force over each library (S, L) (small libraries)."""
-    S = libs.shape[0]
-    M = vecs.shape[0]
+    """(S, T) rho by brute force over each library (S, L) (small libraries).
+
+    Blocks of points against one library member at a time, so the distance and top-k
+    loops run over contiguous point arrays and vectorise: the candidate moves down the
+    sorted top-k past every strictly larger entry (branch-free), which keeps the earlier
+    member (lower row) first among equal distances, as :func:`_brute_point` does, with
+    the same arithmetic (bit-identical results)."""
+    S, L = libs.shape
+    M, D = vecs.shape
     T = Y.shape[1]
+    VT = np.ascontiguousarray(vecs.T)
     out = np.empty((S, T))
     for s in prange(S):
         lib = libs[s]
+        pred = np.empty((M, T))
+        bd = np.empty((k, _BLOCK))
+        bj = np.empty((k, _BLOCK), np.int64)
+        cd = np.empty(_BLOCK)
+        cj = np.empty(_BLOCK, np.int64)
         nb = np.empty(k, np.int64)
         dk = np.empty(k)
         w = np.empty(k)
-        pred = np.empty((M, T))
-        for i in range(M):
-            c = _brute_point(vecs, rows, lib, i, k, excl, nb, dk)
-            _predict_point(dk, nb, c, k, Y, w, pred, i)
+        for a in range(0, M, _BLOCK):
+            nbk = min(M, a + _BLOCK) - a
+            bd[:, :nbk] = np.inf
+            bj[:, :nbk] = 0
+            for jj in range(L):
+                j = lib[jj]
+                rj = rows[j]
+                cd[:nbk] = 0.0
+                for e in range(D):
+                    xe = VT[e, j]
+                    ve = VT[e, a:a + nbk]
+                    for ii in range(nbk):
+                        t = ve[ii] - xe
+                        cd[ii] += t * t
+                if excl > 0:
+                    for ii in range(nbk):
+                        if abs(rows[a + ii] - rj) <= excl:
+                            cd[ii] = np.inf
+                elif a <= j < a + nbk:
+                    cd[j - a] = np.inf
+                cj[:nbk] = j
+                for p in range(k):
+                    bdp = bd[p]
+                    bjp = bj[p]
+                    for ii in range(nbk):
+                        x = cd[ii]
+                        y = bdp[ii]
+                        sw = x < y
+                        xj = cj[ii]
+                        yj = bjp[ii]
+                        bdp[ii] = x if sw else y
+                        bjp[ii] = xj if sw else yj
+                        cd[ii] = y if sw else x
+                        cj[ii] = yj if sw else xj
+            for ii in range(nbk):
+                c = 0
+                for p in range(k):
+                    if bd[p, ii] < np.inf:
+                        dk[p] = math.sqrt(bd[p, ii])
+                        nb[p] = bj[p, ii]
+                        c += 1
+                _predict_point(dk, nb, c, k, Y, w, pred, a + ii)
         _rho(pred, Y, out, s)
     return out
 
