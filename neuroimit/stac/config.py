@@ -82,7 +82,8 @@ class StacConfig:
 
     Output:
     qvel_smooth_s: length (s) of the Savitzky-Golay window used to differentiate qpos.
-    float64: solve in double precision (recommended; float32 is ~1.5x faster).
+    float64: solve in double precision (recommended; float32 gave the same errors on the
+        real clips but was not faster on the 2-core development CPU).
     seed: random starts.
     """
 

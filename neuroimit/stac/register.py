@@ -49,8 +49,10 @@ class _Engine:
 
 def _engine(view: BodyView, cfg: StacConfig) -> _Engine:
     src = view.xml if view.xml else f"id{id(view.model)}"
+    # one engine per precision: jitted programs traced with and without x64 must not share
+    # a trace cache
     key = (hashlib.sha1(src.encode()).hexdigest(), view.sites, view.segments,
-           float(cfg.noise_sd_m))
+           float(cfg.noise_sd_m), bool(cfg.float64))
     eng = _ENGINES.get(key)
     if eng is None:
         if len(_ENGINES) > 16:
