@@ -406,9 +406,9 @@ def brute_rho(vecs, rows, Y, libs, k, excl):
 
     Blocks of points against one library member at a time, so the distance and top-k
     loops run over contiguous point arrays and vectorise: the candidate moves down the
-    sorted top-k past every strictly larger entry (branch-free), which keeps the earlier
-    member (lower row) first among equal distances, as :func:`_brute_point` does, with
-    the same arithmetic (bit-identical results)."""
+    top-k, sorted by (squared distance, row), swapping with every entry after it
+    (branch-free); the lower row comes first among equal distances, as in
+    :func:`_brute_point`, with the same arithmetic (bit-identical results)."""
     S, L = libs.shape
     M, D = vecs.shape
     T = Y.shape[1]
@@ -451,9 +451,11 @@ def brute_rho(vecs, rows, Y, libs, k, excl):
                     for ii in range(nbk):
                         x = cd[ii]
                         y = bdp[ii]
-                        sw = x < y
                         xj = cj[ii]
                         yj = bjp[ii]
+                        # (distance, row) order: a displaced earlier row moving down
+                        # must pass an equal later one
+                        sw = x < y or (x == y and xj < yj)
                         bdp[ii] = x if sw else y
                         bjp[ii] = xj if sw else yj
                         cd[ii] = y if sw else x
