@@ -35,12 +35,16 @@ def _body():
     return load_body("mouse_forelimb")
 
 
-def _real_clips():
-    from neuroimit.imitation import load_stac_h5_clips
+def _real_root() -> Path:
     root = Path(__file__).resolve().parents[2] / "shared" / "data" / "mouse_reach_ik_200hz"
     if not root.is_dir():
         root = Path(os.environ.get("NEUROIMIT_REAL_CLIPS", "shared_data/mouse_reach_ik_200hz"))
-    return load_stac_h5_clips(root)
+    return root
+
+
+def _real_clips():
+    from neuroimit.imitation import load_stac_h5_clips
+    return load_stac_h5_clips(_real_root())
 
 
 def throughput(args):
@@ -121,21 +125,69 @@ def _quality_cfg(args, preset):
                        env=dict(control_rate=args.control_rate))
 
 
+def _real_registered(control_rate: float):
+    """The 46 real clips' keypoints registered to our forelimb with neuroimit.stac (one
+    calibration shared by all clips: same animal, one scaled body). Returns (body, clips,
+    registration summary)."""
+    import h5py
+
+    from neuroimit.body import load_body
+    from neuroimit.imitation import clips_from_registrations
+    from neuroimit.session import Session
+    from neuroimit.stac import StacConfig, register_many
+    root = _real_root()
+    files = sorted(root.glob("*.h5"))
+    sessions = []
+    for f in files:
+        with h5py.File(f) as h:
+            kp = h["kp_data"][()].reshape(-1, 3, 3).astype(float)
+        sessions.append(Session(kp, np.arange(kp.shape[0]) / 200.0,
+                                ["Shoulder", "Elbow", "Wrist"]))
+    t0 = time.perf_counter()
+    regs = register_many(sessions, load_body("mouse_forelimb"),
+                         StacConfig(shared_calibration=True))
+    for r, f in zip(regs, files):
+        r.name = f.stem
+    body = regs[0].body()
+    info = dict(stac_s=time.perf_counter() - t0,
+                stac_err_mm=float(np.mean([r.mean_error_m for r in regs]) * 1e3),
+                frames_at_limit=float(np.mean([r.info["frames_at_limit"] for r in regs])),
+                segment_scales=dict(regs[0].segment_scales))
+    print(f"registered {len(regs)} clips with neuroimit.stac in {info['stac_s']:.1f} s: "
+          f"keypoint error {info['stac_err_mm']:.3f} mm, frames at a limit "
+          f"{100 * info['frames_at_limit']:.1f}%, scales {info['segment_scales']}", flush=True)
+    return body, clips_from_registrations(regs, control_rate=control_rate), info
+
+
 def real(args):
     from neuroimit.imitation import split_clips
     from neuroimit.imitation.ppo import Trainer
     from neuroimit.imitation.rollout import rollout_policy
-    clips = _real_clips()
+    if args.reference == "stac-mjx":   # stac-mjx's own joint angles (another arm's ranges)
+        body, clips, reg_info = _body(), _real_clips(), {}
+    else:
+        body, clips, reg_info = _real_registered(args.control_rate)
     tr_c, ev_c = split_clips(clips, 10, seed=0)
-    trainer = Trainer(_body(), tr_c, _quality_cfg(args, args.preset))
+    trainer = Trainer(body, tr_c, _quality_cfg(args, args.preset))
     ts, it, wall, hist = _train_for(trainer, args.minutes)
     roll = rollout_policy(trainer, ts, tr_c + ev_c, [False] * len(tr_c) + [True] * len(ev_c))
     s = roll.summary()
-    out = dict(preset=args.preset, iterations=it, wall_s=wall,
-               env_steps=it * trainer.cfg.steps_per_iter, **s, history=hist)
-    print(f"real clips (36 train / 10 held-out), {wall / 60:.1f} min: held-out joint "
-          f"{s['held_out_joint_err_deg']:.2f} deg, paw/hand {1e3 * s['held_out_paw_err_m']:.2f} "
-          f"mm; train joint {s['train_joint_err_deg']:.2f} deg")
+    for tag, mask in (("train", ~roll.held_out), ("held_out", roll.held_out)):
+        e = np.asarray(roll.errors["joint_err_deg"])[mask]
+        s[f"{tag}_joint_err_deg_median"] = float(np.median(e))
+        s[f"{tag}_clips_over_20deg"] = int(np.sum(e > 20))
+        s[f"{tag}_joint_err_deg_per_clip"] = [round(float(x), 2) for x in e]
+    out = dict(preset=args.preset, reference=args.reference, iterations=it, wall_s=wall,
+               env_steps=it * trainer.cfg.steps_per_iter, registration=reg_info, **s,
+               history=hist)
+    print(f"real clips (36 train / 10 held-out, reference {args.reference}), "
+          f"{wall / 60:.1f} min, {out['env_steps']:,} env steps: held-out joint "
+          f"{s['held_out_joint_err_deg']:.2f} deg, most distal keypoint "
+          f"{1e3 * s['held_out_paw_err_m']:.2f} mm; train joint "
+          f"{s['train_joint_err_deg']:.2f} deg, {1e3 * s['train_paw_err_m']:.2f} mm; median "
+          f"clip {s['held_out_joint_err_deg_median']:.2f} / {s['train_joint_err_deg_median']:.2f}"
+          f" deg, clips over 20 deg {s['held_out_clips_over_20deg']} / "
+          f"{s['train_clips_over_20deg']}")
     return out
 
 
@@ -206,6 +258,9 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--duration", type=float, default=60.0)
     p.add_argument("--json", default=None)
+    p.add_argument("--reference", choices=["stac", "stac-mjx"], default="stac",
+                   help="real clips: our STAC registration of the keypoints (default) or "
+                        "stac-mjx's own joint angles")
     a = p.parse_args(argv)
     res = dict(machine=_machine(), args=vars(a))
     res.update({"throughput": throughput, "synth": synth, "real": real}[a.what](a))

@@ -156,6 +156,21 @@ def test_reset_and_observation_layout(toy):
     assert np.all(f <= toy.clip.n_frames - 1 - toy.cfg.min_steps)
 
 
+def test_first_frame_probability_of_resets(toy):
+    import jax
+    from dataclasses import replace
+    n = 4000
+    frac = {}
+    for p in (0.0, 0.2, 1.0):
+        s = reset(toy.params, jax.random.PRNGKey(2), n, toy.spec.na,
+                  replace(toy.cfg, first_frame_prob=p))
+        frac[p] = float(np.mean(np.asarray(s.frame) == 0))
+    hi = toy.clip.n_frames - 1 - toy.cfg.min_steps          # uniform starts: 1 / hi at 0
+    assert frac[1.0] == 1.0
+    assert abs(frac[0.0] - 1 / hi) < 0.02
+    assert abs(frac[0.2] - (0.2 + 0.8 / hi)) < 0.03
+
+
 def _fake_physics(nan_env=None, offset=0.0):
     def phys(qpos, qvel, act, ctrl):
         n = qpos.shape[0]

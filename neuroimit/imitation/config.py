@@ -74,12 +74,17 @@ class EnvConfig:
         the number of physics steps per control step is ``round(1 / (control_rate * dt))``).
     n_future: K, the number of future reference frames in the observation.
     min_steps: a random start frame leaves at least this many frames before the clip's end.
+    first_frame_prob: probability that a reset starts at the clip's first frame instead of a
+        uniform frame; evaluation rolls whole clips out from there (real reach clips start
+        mid-movement at up to ~30 rad/s with activations at 0, a start uniform sampling
+        rarely visits).
     term_joint: episode ends when the RMS joint-angle error exceeds this (rad).
     term_keypoint: ... or when the mean keypoint distance exceeds this (m).
     """
     control_rate: float = 200.0
     n_future: int = 3
     min_steps: int = 10
+    first_frame_prob: float = 0.2
     term_joint: float = 0.5
     term_keypoint: float = 0.006
     rewards: RewardConfig = field(default_factory=RewardConfig)
@@ -160,6 +165,21 @@ class TrainConfig:
         if quick:
             base.update(total_steps=4 * 16 * 8, n_envs=16, unroll=8, epochs=2,
                         minibatches=2, hidden=(16,), latent=4, checkpoint_every=2)
+        base.update(kw)
+        return cls(**base)
+
+    @classmethod
+    def fast_cpu(cls, **kw) -> "TrainConfig":
+        """Settings for throughput on a CPU with the C engine: control at 400 Hz (2 physics
+        steps of 1.25 ms per control step instead of 4), 512 environments, a 64x64 network
+        and 2 epochs per batch (the SGD is most of the cost on a CPU). Tracking quality and
+        throughput of this and of the default settings: docs/benchmarks.md.
+
+        >>> TrainConfig.fast_cpu().env.control_rate
+        400.0
+        """
+        base = dict(n_envs=512, hidden=(64, 64), epochs=2, lr=5e-4,
+                    env=EnvConfig(control_rate=400.0))
         base.update(kw)
         return cls(**base)
 

@@ -112,7 +112,7 @@ def make_env_params(spec: PhysicsSpec, clips: Sequence[ReferenceClip], cfg: EnvC
         if np.any(out > 0):
             import warnings
             names = [spec.mj_model.joint(int(j)).name for j in np.flatnonzero(limited)]
-            bad = ", ".join(f"{n} {100 * f:.0f}%" for n, f in zip(names, out) if f > 0)
+            bad = ", ".join(f"{n} {100 * f:.2g}% of frames" for n, f in zip(names, out) if f > 0)
             warnings.warn(f"reference frames outside the body's joint ranges ({bad}): those "
                           "poses cannot be reached; register the keypoints to this body "
                           "(neuroimit.stac) or check the joint order", stacklevel=2)
@@ -151,21 +151,25 @@ def reset_to(params: EnvParams, clip, frame, key, na: int) -> EnvState:
                     jnp.zeros((n, nv), jnp.float32), z, key)
 
 
-def _random_starts(params: EnvParams, keys, min_steps: int):
+def _random_starts(params: EnvParams, keys, min_steps: int, first_frame_prob: float = 0.0):
     def one(k):
-        k1, k2 = jax.random.split(k)
+        k1, k2, k3 = jax.random.split(k, 3)
         c = jax.random.randint(k1, (), 0, params.lengths.shape[0])
         hi = jnp.maximum(params.lengths[c] - 1 - min_steps, 1)
         f = jax.random.randint(k2, (), 0, hi)
+        # evaluation tracks whole clips from their first frame, a start (often mid-movement,
+        # activations at 0) that uniform starts would visit only 1 time in ~hi
+        f = jnp.where(jax.random.uniform(k3) < first_frame_prob, 0, f)
         return c, f
     return jax.vmap(one)(keys)
 
 
 def reset(params: EnvParams, key, n: int, na: int, cfg: EnvConfig) -> EnvState:
-    """n fresh episodes: random clip, random start frame leaving >= min_steps frames."""
+    """n fresh episodes: random clip, random start frame leaving >= min_steps frames (the
+    first frame with probability ``cfg.first_frame_prob``)."""
     keys = jax.random.split(key, n)
     sub = jax.vmap(lambda k: jax.random.split(k))(keys)
-    clip, frame = _random_starts(params, sub[:, 0], cfg.min_steps)
+    clip, frame = _random_starts(params, sub[:, 0], cfg.min_steps, cfg.first_frame_prob)
     return reset_to(params, clip, frame, sub[:, 1], na)
 
 
@@ -226,7 +230,7 @@ def step(params: EnvParams, state: EnvState, u, physics: Callable[..., PhysOut],
                 ep_return=stepped.ep_return, ep_len=stepped.steps, done=done,
                 effort=jnp.mean(jnp.square(out.act), -1))
     if auto_reset:
-        clip, fr = _random_starts(params, keys[:, 1], cfg.min_steps)
+        clip, fr = _random_starts(params, keys[:, 1], cfg.min_steps, cfg.first_frame_prob)
         fresh = reset_to(params, clip, fr, keys[:, 0], state.act.shape[-1])
         new = jax.tree_util.tree_map(
             lambda a, b: jnp.where(done.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
