@@ -11,7 +11,8 @@ Usage::
     python benchmarks/dynamics_bench.py --sizes 2000 --no-big --no-matrix
 
 Prints one line per figure; neuroimit is timed cold (first call in the process) and warm
-(second call); rho curves are compared (same seed -> same libraries -> same numbers).
+(median of --repeat further calls), wall and CPU time (the machine may be shared); rho
+curves are compared (same seed -> same libraries -> same numbers).
 """
 from __future__ import annotations
 
@@ -30,24 +31,33 @@ def lib_sizes(N: int) -> list[int]:
     return np.linspace(10, 0.8 * N, 7).astype(int).tolist()
 
 
-def bench_pair(N: int, samples: int, with_pyedm: bool, seed: int = 1) -> dict:
+def _timed(f):
+    """(result, wall s, CPU s of this process: all its threads)."""
+    t, c = time.perf_counter(), time.process_time()
+    r = f()
+    return r, time.perf_counter() - t, time.process_time() - c
+
+
+def bench_pair(N: int, samples: int, with_pyedm: bool, seed: int = 1, repeat: int = 3) -> dict:
+    """Cold = the first call in this process (kernels loaded from numba's disk cache,
+    libraries drawn); warm = the median of ``repeat`` further calls."""
+    from neuroimit.dynamics._ccm_engine import _numba_threads
     x, y = coupled_logistic(N)
     sizes = lib_sizes(N)
-    t = time.perf_counter()
-    r = ccm(x, y, E=2, lib_sizes=sizes, samples=samples, seed=seed)
-    cold = time.perf_counter() - t
-    t = time.perf_counter()
-    r = ccm(x, y, E=2, lib_sizes=sizes, samples=samples, seed=seed)
-    warm = time.perf_counter() - t
-    out = dict(N=N, sizes=sizes, ours_cold_s=cold, ours_warm_s=warm,
+    run = lambda: ccm(x, y, E=2, lib_sizes=sizes, samples=samples, seed=seed)  # noqa: E731
+    threads = _numba_threads(float(samples) * N)
+    r, cold, cold_cpu = _timed(run)
+    warm = sorted(_timed(run)[1:] for _ in range(max(1, repeat)))
+    warm, warm_cpu = warm[len(warm) // 2]
+    out = dict(N=N, sizes=sizes, ours_cold_s=cold, ours_warm_s=warm, ours_cold_cpu_s=cold_cpu,
+               ours_warm_cpu_s=warm_cpu, threads=threads,
                rho_yx=np.round(r.mean_yx, 3).tolist(), rho_xy=np.round(r.mean_xy, 3).tolist())
     if with_pyedm:
         import pyEDM as EDM
         df = pd.DataFrame({"t": np.arange(N), "x": x, "y": y})
-        t = time.perf_counter()
-        p = EDM.CCM(df, columns="x", target="y", libSizes=sizes, sample=samples, E=2, Tp=0,
-                    seed=seed, parallel=False)
-        out["pyedm_s"] = time.perf_counter() - t
+        p, out["pyedm_s"], out["pyedm_cpu_s"] = _timed(lambda: EDM.CCM(
+            df, columns="x", target="y", libSizes=sizes, sample=samples, E=2, Tp=0,
+            seed=seed, parallel=False))
         out["max_abs_diff"] = float(max(np.abs(r.mean_xy - p["x:y"]).max(),
                                         np.abs(r.mean_yx - p["y:x"]).max()))
         out["speedup_cold"] = out["pyedm_s"] / cold
@@ -81,21 +91,29 @@ def main(argv=None):
     ap.add_argument("--no-pyedm", action="store_true")
     ap.add_argument("--no-big", action="store_true", help="skip N = 100,000")
     ap.add_argument("--no-matrix", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3, help="warm calls (median reported)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="force the kernels' thread count (default: idle cores)")
     a = ap.parse_args(argv)
+    if a.threads:
+        os.environ["NEUROIMIT_CCM_THREADS"] = str(a.threads)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
           f"{platform.python_implementation()} {platform.python_version()}; "
           f"load average {os.getloadavg()[0]:.1f}")
     for N in a.sizes:
-        r = bench_pair(N, a.samples, not a.no_pyedm)
+        r = bench_pair(N, a.samples, not a.no_pyedm, repeat=a.repeat)
         line = (f"CCM N={N}: neuroimit {r['ours_cold_s']:.3f} s cold, "
-                f"{r['ours_warm_s']:.3f} s warm")
+                f"{r['ours_warm_s']:.3f} s warm (CPU {r['ours_cold_cpu_s']:.3f} / "
+                f"{r['ours_warm_cpu_s']:.3f} s, {r['threads']} thread(s))")
         if "pyedm_s" in r:
-            line += (f"; pyEDM {r['pyedm_s']:.2f} s; speed-up x{r['speedup_cold']:.1f} cold, "
-                     f"x{r['speedup_warm']:.1f} warm; max |rho diff| {r['max_abs_diff']:.1e}")
-        print(line)
+            line += (f"; pyEDM {r['pyedm_s']:.2f} s (CPU {r['pyedm_cpu_s']:.2f} s); speed-up "
+                     f"x{r['speedup_cold']:.1f} cold, x{r['speedup_warm']:.1f} warm; "
+                     f"max |rho diff| {r['max_abs_diff']:.1e}; load average now "
+                     f"{os.getloadavg()[0]:.1f}")
+        print(line, flush=True)
         print(f"   lib sizes {r['sizes']}; rho y:x {r['rho_yx']}; rho x:y {r['rho_xy']}")
     if not a.no_big:
-        r = bench_pair(100_000, a.samples, False)
+        r = bench_pair(100_000, a.samples, False, repeat=1)
         print(f"CCM N=100000: neuroimit {r['ours_cold_s']:.1f} s cold, "
               f"{r['ours_warm_s']:.1f} s warm (pyEDM not run)")
         print(f"   lib sizes {r['sizes']}; rho y:x {r['rho_yx']}")

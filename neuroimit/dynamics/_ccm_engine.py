@@ -6,9 +6,12 @@ exclusion radius skipped), with pyEDM 2.5.7's CCM weights, and Pearson rho is ta
 all M points, per library.
 
 With numba installed (the default), "auto" runs the compiled kernels of
-:mod:`neuroimit.dynamics._ccm_numba`: a walk of one neighbour ordering per point shared by
-all libraries (exact brute-force fallback), or brute force for tiny libraries, parallel
-over points on idle cores. Without numba (or with an explicit NumPy strategy) three exact
+:mod:`neuroimit.dynamics._ccm_numba`: one exact neighbour ordering per point (a grid
+search for E <= 3, a KD-tree above), one depth shared by every library size
+(:func:`numba_depth`), walked for all libraries at once with per-row library bit sets
+(exact brute-force fallback), or blocked brute force for tiny libraries; parallel on idle
+cores only. Neighbours are ranked by (squared distance, row): ties go to the lower row.
+Without numba (or with an explicit NumPy strategy) three exact
 NumPy strategies are picked by a cost model:
 
 ``order``  One neighbour ordering per point over the whole data set (a single KD-tree
@@ -661,7 +664,8 @@ def _numba_threads(work: float) -> int:
         idle = (os.cpu_count() or 1) - os.getloadavg()[0]
     except (AttributeError, OSError):
         idle = n
-    return int(max(1, min(n, round(idle + 0.5))))
+    # a core counts as idle when at least half of it is (load <= 0.5 per extra thread)
+    return int(max(1, min(n, int(idle + 0.5))))
 
 
 @contextmanager

@@ -1,19 +1,21 @@
 """Compiled (numba) CCM kernels: exact cross-map rho for many random libraries.
 
-Two kernels, both parallel over libraries (``prange``), both giving pyEDM 2.5.7's CCM
-numbers (same neighbours, same weights ``exp(-d / d_min)``, zero distances weighted 1 and
-the rest 0 when ``d_min = 0``, NaN prediction with fewer than ``k`` neighbours, Pearson rho
-over the predicted points):
+All give pyEDM 2.5.7's CCM numbers (same neighbours, same weights ``exp(-d / d_min)``,
+zero distances weighted 1 and the rest 0 when ``d_min = 0``, NaN prediction with fewer
+than ``k`` neighbours, Pearson rho over the predicted points):
 
-``walk_rho``   every point walks its precomputed neighbour ordering over the whole data
-               set (nearest first, excluded rows already removed) and keeps the first
-               ``k`` library members; when the ordering runs out first, the point is done
-               by brute force over its library (exact either way).
-``brute_rho``  distances from every point to every library member, top ``k`` kept by
-               insertion (small libraries, where a walk would be long).
+``knn_order``  every point's K nearest other points, nearest first: a uniform grid
+               searched ring by ring (D = 2, 3; cell side from a sample of K-th
+               neighbour distances) or an outward scan of the sorted values (D = 1).
+``walk_rho``   every point walks its ordering once for all libraries: each candidate
+               row carries a bit set of the libraries holding it, so each (point,
+               library) pair costs about k bit operations; pairs whose ordering ends
+               first are done by brute force over their library (exact either way).
+``brute_rho``  blocks of points against each member of a small library (vectorised
+               distances, branch-free top-k).
 
-Ties between equal distances go to the earlier candidate (the ordering's order, or the
-lower data row for brute force), as the NumPy engine does.
+Neighbours are ranked by (squared distance, row): equal distances go to the lower row,
+in every kernel, so walk and brute force agree bit for bit.
 
 Compiled on first use and cached on disk (``cache=True``); importing this module fails
 cleanly when numba is missing, and the NumPy engine is used instead.
@@ -325,7 +327,9 @@ def walk_rho(O, Dd, W, vecs, rows, Y, libs, k, excl, groups=1):
     Points are the outer (parallel) loop. A point walks its ordering once; each candidate
     row carries a bit set of the libraries that hold it, ANDed with the libraries still
     short of k members, so every (point, library) pair costs k hand-offs however sparse
-    the library. Pairs whose ordering ends first are done by brute force over their
+    the library; for dense libraries (L >= M / 2) the complement is walked instead (the
+    libraries *missing* each candidate, :func:`_walk_absent`). Pairs whose ordering ends
+    first are done by brute force over their
     library (exact either way). Predictions of the first-k pattern inside the weight
     window use per-point tables of w and w * y (bit-identical to the general path)."""
     S = libs.shape[0]
