@@ -6,8 +6,8 @@ converging skill is evidence that **y drives x**.
 
 The same seed gives the same random libraries as pyEDM 2.5.7's ``CCM`` (its sampling
 scheme is reproduced), so the rho curves agree with pyEDM number for number; the neighbour
-search is exact and faster (x2-3 overall on a shared 2-core CPU, x10-40 for large
-libraries; see :mod:`neuroimit.dynamics._ccm_engine` and docs/benchmarks.md).
+search is exact and about 20x faster than pyEDM on a 2-core CPU (see
+:mod:`neuroimit.dynamics._ccm_engine` and docs/benchmarks.md).
 
 >>> import numpy as np
 >>> from neuroimit.dynamics.ccm import ccm, coupled_logistic
