@@ -392,6 +392,24 @@ def walk_rho(O, Dd, W, vecs, rows, Y, libs, k, excl, groups=1):
                                 p += wt[j] * Y[O[i, qs[s, j]], t]
                             pi[s, t] = p / ws
                         continue
+                    if T == 1 and Dd[i, q0] > 0:
+                        # outside the window: the general path's sums, inline, with the
+                        # table's weights where it has them (the same exps, bit-identical)
+                        d0 = Dd[i, q0]
+                        p = 0.0
+                        ws = 0.0
+                        for j in range(k):
+                            q = qs[s, j]
+                            if j == 0:
+                                wj = _EXP_M1
+                            elif q0 < _Q0 and q < _QW:
+                                wj = W[i, q0, q]
+                            else:
+                                wj = math.exp(-Dd[i, q] / d0)
+                            ws += wj
+                            p += wj * Y[O[i, q], 0]
+                        pi[s, 0] = p / ws
+                        continue
                 for j in range(c):
                     nb[j] = O[i, qs[s, j]]
                     dk[j] = Dd[i, qs[s, j]]
