@@ -132,3 +132,18 @@ def test_numba_depth_model():
     K = numba_depth(1999, sizes, 3, 100, 2)
     assert 32 <= K <= 128
     assert numba_depth(1999, [10, 12], 3, 100, 2) == 0  # tiny libraries: brute force only
+
+
+def test_thread_policy(monkeypatch):
+    from neuroimit.dynamics import _ccm_engine as eng
+    monkeypatch.delenv("NEUROIMIT_CCM_THREADS", raising=False)
+    assert 0.0 <= eng._other_load() < 1e6        # this machine's reading
+    n = min(numba.config.NUMBA_NUM_THREADS, eng.os.cpu_count() or 1)
+    monkeypatch.setattr(eng, "_other_load", lambda: 0.0)
+    assert eng._numba_threads(1e7) == n          # idle machine: every core
+    assert eng._numba_threads(10.0) == 1         # tiny call: one thread
+    monkeypatch.setattr(eng, "_other_load", lambda: float(eng.os.cpu_count() or 1))
+    assert eng._numba_threads(1e7) == 1          # busy machine: one thread
+    monkeypatch.setenv("NEUROIMIT_CCM_THREADS", "1")
+    monkeypatch.setattr(eng, "_other_load", lambda: 0.0)
+    assert eng._numba_threads(1e7) == 1          # forced

@@ -648,11 +648,28 @@ def _walk_arrays(data: CrossMapData, K: int, excl: int):
 _MIN_PARALLEL_WORK = 2e5
 
 
+def _other_load() -> float:
+    """Cores' worth of other work on this machine: the larger of the tasks runnable right
+    now besides this one (Linux ``/proc/loadavg``) and the 1-minute load average less
+    this process's own share (at most one core)."""
+    try:
+        with open("/proc/loadavg") as f:
+            parts = f.read().split()
+        now = int(parts[3].split("/")[0]) - 1
+        return max(0.0, float(now), float(parts[0]) - 1.0)
+    except (OSError, IndexError, ValueError):
+        try:
+            return max(0.0, os.getloadavg()[0] - 1.0)
+        except (AttributeError, OSError):
+            return 0.0
+
+
 def _numba_threads(work: float) -> int:
-    """Threads for one kernel call: the cores the 1-minute load average leaves idle (a
-    second thread on a busy core mostly waits at the loop's barrier for a descheduled
-    partner: measured 2x slower at N = 2,000 with load 4 on 2 cores), one thread for small
-    calls. ``NEUROIMIT_CCM_THREADS`` overrides (benchmarks, tests)."""
+    """Threads for one kernel call: one, plus the cores that other work leaves idle
+    (:func:`_other_load`; a second thread on a busy core mostly waits at the loop's
+    barriers for a descheduled partner: measured 2-3x slower at N = 2,000 with load 4-6 on
+    2 cores), one thread for small calls. ``NEUROIMIT_CCM_THREADS`` overrides (benchmarks,
+    tests)."""
     import numba
     n = numba.config.NUMBA_NUM_THREADS
     forced = os.environ.get("NEUROIMIT_CCM_THREADS")
@@ -660,12 +677,9 @@ def _numba_threads(work: float) -> int:
         return int(max(1, min(n, int(forced))))
     if work < _MIN_PARALLEL_WORK:
         return 1
-    try:
-        idle = (os.cpu_count() or 1) - os.getloadavg()[0]
-    except (AttributeError, OSError):
-        idle = n
-    # a core counts as idle when at least half of it is (load <= 0.5 per extra thread)
-    return int(max(1, min(n, int(idle + 0.5))))
+    idle = (os.cpu_count() or 1) - _other_load()
+    # a core counts when at least three quarters of it is idle
+    return int(max(1, min(n, int(idle + 0.25))))
 
 
 @contextmanager
