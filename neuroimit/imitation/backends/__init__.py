@@ -3,7 +3,8 @@
 Both map ``(qpos (N, nq), qvel (N, nv), act (N, na), ctrl (N, nu))`` to a :class:`PhysOut`
 after ``n_substeps`` physics steps, with the keypoint site positions at the *new* state and
 the muscle lengths, velocities and forces sensed at the start of the last physics step (see
-:class:`~.common.PhysOut`), so the environment built on top is identical for both. Both are callable inside ``jax.jit`` (the C engine through
+:class:`~.common.PhysOut`), so the environment built on top is identical for both. Both are
+callable inside ``jax.jit`` (the C engine through
 ``jax.pure_callback``).
 """
 from .common import PhysOut, PhysicsSpec, make_spec, reference_observables, resolve_backend
